@@ -1,0 +1,123 @@
+"""Reader for two-column IOB/IOB2 files (``TOKEN<TAB>TAG``, blank line between
+sentences, ``-DOCSTART-`` lines as document breaks), the format of the
+MTL-Bioinformatics-2016 corpora."""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Union
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from .errors import CorpusFormatError, require_exists
+
+TAG_PATTERN = re.compile(r"^(O|[BI]-\S+)$")
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass
+class IOBSentence:
+    words: List[str]
+    tags: List[str]
+    line: int  # 1-based line number of the sentence's first token
+
+
+def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSentence]:
+    """Yield the sentences of an IOB file, validating every line.
+
+    scheme: "IOB2" (every entity starts with B-; an I-X that does not continue
+    an X entity is an error) or "IOB1" (an I-X that opens an entity is read as
+    B-X). Tokens and tags are separated by one tab or one space, the same one
+    throughout the file.
+    """
+    if scheme not in ("IOB1", "IOB2"):
+        raise ValueError(f"Unknown IOB scheme {scheme!r}: use 'IOB1' or 'IOB2'")
+    path = require_exists(path)
+    if path.is_dir():
+        raise CorpusFormatError(path, "is a directory, expected an IOB file")
+    separator: Optional[str] = None
+    words: List[str] = []
+    tags: List[str] = []
+    start = 0
+    n_sentences = 0
+    with path.open("rb") as stream:
+        for line_no, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode("utf8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise CorpusFormatError(
+                    path, f"not valid UTF-8 ({err.reason} at byte {err.start})", line_no
+                ) from None
+            if not line.strip() or line.split()[0] == DOCSTART:
+                if words:
+                    n_sentences += 1
+                    yield IOBSentence(words, tags, start)
+                words, tags = [], []
+                continue
+            if separator is None:
+                separator = "\t" if "\t" in line else " "
+            other = " " if separator == "\t" else "\t"
+            if other == "\t" and "\t" in line:
+                raise CorpusFormatError(
+                    path, "mixed tab/space separators: this line has a tab, earlier lines use spaces", line_no
+                )
+            if other == " " and "\t" not in line:
+                raise CorpusFormatError(
+                    path, "mixed tab/space separators: this line has no tab, earlier lines use tabs", line_no
+                )
+            columns = line.split(separator)
+            if len(columns) != 2:
+                raise CorpusFormatError(
+                    path, f"expected 2 columns (TOKEN, TAG), found {len(columns)}: {line!r}", line_no
+                )
+            word, tag = columns[0], columns[1].strip()
+            if not word:
+                raise CorpusFormatError(path, "empty token", line_no)
+            if not tag:
+                raise CorpusFormatError(path, "empty tag", line_no)
+            if not TAG_PATTERN.match(tag):
+                raise CorpusFormatError(path, f"tag {tag!r} is not O, B-TYPE or I-TYPE", line_no)
+            if tag.startswith("I-"):
+                previous = tags[-1] if tags else "O"
+                if previous == "O" or previous[2:] != tag[2:]:
+                    if scheme == "IOB2":
+                        raise CorpusFormatError(
+                            path,
+                            f"{tag} after {previous if tags else 'sentence start'}: an IOB2 entity must start with B-",
+                            line_no,
+                        )
+                    tag = "B-" + tag[2:]
+            if not words:
+                start = line_no
+            words.append(word)
+            tags.append(tag)
+    if words:
+        n_sentences += 1
+        yield IOBSentence(words, tags, start)
+    if n_sentences == 0:
+        raise CorpusFormatError(path, "no sentences: the file is empty")
+
+
+def iob_to_docs(
+    vocab: Vocab,
+    path: Union[str, Path],
+    dataset: Optional[str] = None,
+    scheme: str = "IOB2",
+    limit: int = 0,
+) -> Iterator[Doc]:
+    """One Doc per sentence, with gold entities and ``doc._.dataset`` set.
+
+    limit: stop after this many sentences (0 = all).
+    """
+    for i, sentence in enumerate(read_iob(path, scheme=scheme)):
+        if limit and i >= limit:
+            break
+        doc = Doc(vocab, words=sentence.words, ents=sentence.tags)
+        doc._.dataset = dataset
+        yield doc
+
+
+def dataset_name(corpus_dir: Union[str, Path]) -> str:
+    """``BC5CDR-chem-IOB`` -> ``BC5CDR-chem``: the name the docs carry."""
+    name = Path(corpus_dir).name
+    return name[: -len("-IOB")] if name.endswith("-IOB") else name

@@ -1,0 +1,130 @@
+"""Combined feature attention (seed 000, "Combined feature attention").
+
+For token i with context words S_i = [s_i1..s_im] (token indices k) and
+syntactic labels L_i = [l_i1..l_im]:
+
+    e_ij = W_e [h_k ; emb(l_ij)] + b_e        (W_e = [W_s | W_l])
+    a_ij = softmax_j(h_i . e_ij / sqrt(d1))
+    a_i  = sum_j a_ij e_ij
+    o_i  = [a_i ; h_i]
+
+The layer takes ``(docs, H)``: the docs provide S and L (see
+``bioner_spacy.syntax.context``), H is the encoder output, one (n, d1) array
+per doc. It returns one (n, 2 * d1) array per doc. The backward pass is
+written out by hand, so the layer runs on numpy and cupy alike.
+"""
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from thinc.api import Model, glorot_uniform_init, normal_init
+from thinc.types import Floats2d, Ints2d
+
+from ..syntax.context import syntax_context
+
+InT = Tuple[List[Doc], List[Floats2d]]
+OutT = List[Floats2d]
+UNKNOWN_LABEL = 0  # row of the label table for labels unseen at initialisation
+
+
+def CombinedFeatureAttention(
+    width: int, label_width: int, syntax: str, max_context: int
+) -> Model[InT, OutT]:
+    return Model(
+        "cfa_attention",
+        forward,
+        init=init,
+        dims={"nI": width, "nO": 2 * width, "nL": None, "nD": label_width},
+        params={"W_s": None, "W_l": None, "b": None, "L": None},
+        attrs={"syntax": syntax, "max_context": max_context, "labels": []},
+    )
+
+
+def set_syntax_labels(model: Model, labels: Sequence[str]) -> None:
+    """Fix the label inventory (index 0 is reserved for unseen labels)."""
+    model.attrs["labels"] = sorted(set(labels))
+    model.set_dim("nL", len(model.attrs["labels"]) + 1, force=True)
+
+
+def init(model: Model, X=None, Y=None) -> Model:
+    if not model.has_dim("nL"):
+        model.set_dim("nL", len(model.attrs["labels"]) + 1)
+    d1, d2, nL = model.get_dim("nI"), model.get_dim("nD"), model.get_dim("nL")
+    ops = model.ops
+    model.set_param("W_s", glorot_uniform_init(ops, (d1, d1)))
+    model.set_param("W_l", glorot_uniform_init(ops, (d1, d2)))
+    model.set_param("b", ops.alloc1f(d1))
+    model.set_param("L", normal_init(ops, (nL, d2), mean=0.0))
+    return model
+
+
+def context_arrays(model: Model, docs: List[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Padded (N, m) arrays over the concatenated tokens of the batch: global
+    index k of each context word, its label id, and a mask of real entries."""
+    label_ids: Dict[str, int] = {
+        label: i + 1 for i, label in enumerate(model.attrs["labels"])
+    }
+    syntax, max_context = model.attrs["syntax"], model.attrs["max_context"]
+    contexts, offset = [], 0
+    for doc in docs:
+        ctx = syntax_context(doc, syntax, max_context=max_context)
+        for indices, labels in zip(ctx.indices, ctx.labels):
+            contexts.append(
+                ([offset + k for k in indices], [label_ids.get(l, UNKNOWN_LABEL) for l in labels])
+            )
+        offset += len(doc)
+    N = len(contexts)
+    m = max((len(c[0]) for c in contexts), default=1)
+    index = numpy.zeros((N, m), dtype="int32")
+    label = numpy.zeros((N, m), dtype="int32")
+    mask = numpy.zeros((N, m), dtype="bool")
+    for row, (indices, labels) in enumerate(contexts):
+        index[row] = row  # padding points at the token itself, masked out
+        index[row, : len(indices)] = indices
+        label[row, : len(labels)] = labels
+        mask[row, : len(indices)] = True
+    return index, label, mask
+
+
+def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable]:
+    docs, Hs = inputs
+    ops = model.ops
+    xp = ops.xp
+    W_s, W_l = model.get_param("W_s"), model.get_param("W_l")
+    b, L = model.get_param("b"), model.get_param("L")
+    d1 = W_s.shape[0]
+    lengths = [len(h) for h in Hs]
+    H = ops.flatten(Hs) if Hs else ops.alloc2f(0, d1)
+    if H.shape[0] == 0:
+        return [ops.alloc2f(0, 2 * d1) for _ in Hs], lambda dO: (docs, [ops.alloc2f(0, d1) for _ in Hs])
+    index, label, mask = (ops.asarray(a) for a in context_arrays(model, docs))
+    N, m = index.shape
+    scale = float(1.0 / numpy.sqrt(d1))
+    HK = H[index]  # (N, m, d1): e^S_ij = h_k
+    EL = L[label]  # (N, m, d2): e^L_ij
+    E = HK @ W_s.T + EL @ W_l.T + b  # (N, m, d1): e_ij
+    scores = xp.einsum("nd,nmd->nm", H, E) * scale
+    scores = xp.where(mask, scores, -1e9)
+    A = ops.softmax(scores, axis=1) * mask  # a_ij
+    attended = xp.einsum("nm,nmd->nd", A, E)  # a_i
+    O = xp.concatenate([attended, H], axis=1)  # o_i = [a_i ; h_i]
+
+    def backprop(dOs: OutT) -> Tuple[List[Doc], List[Floats2d]]:
+        dO = ops.flatten(dOs)
+        d_att, dH = dO[:, :d1], dO[:, d1:].copy()
+        dE = A[:, :, None] * d_att[:, None, :]
+        dA = xp.einsum("nd,nmd->nm", d_att, E)
+        dS = A * (dA - (A * dA).sum(axis=1, keepdims=True)) * scale
+        dH += xp.einsum("nm,nmd->nd", dS, E)
+        dE += dS[:, :, None] * H[:, None, :]
+        dE2 = dE.reshape((N * m, d1))
+        model.inc_grad("W_s", dE2.T @ HK.reshape((N * m, d1)))
+        model.inc_grad("W_l", dE2.T @ EL.reshape((N * m, -1)))
+        model.inc_grad("b", dE2.sum(axis=0))
+        ops.scatter_add(dH, index.ravel(), dE2 @ W_s)
+        dL = ops.alloc2f(*L.shape)
+        ops.scatter_add(dL, label.ravel(), dE2 @ W_l)
+        model.inc_grad("L", dL)
+        return docs, ops.unflatten(dH, lengths)
+
+    return ops.unflatten(O, lengths), backprop

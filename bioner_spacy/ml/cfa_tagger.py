@@ -1,0 +1,64 @@
+"""The CFA tagger architecture: encoder -> combined feature attention ->
+softmax over BIO tags (seed 000, "Sequence tagging network")."""
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, Softmax_v2, chain, with_array
+from thinc.types import Floats2d
+
+from ..syntax.context import SYNTAX_TYPES
+from .cfa_attention import CombinedFeatureAttention
+
+
+@registry.architectures("bioner.CFATagger.v1")
+def build_cfa_tagger(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    syntax: str = "dep",
+    label_width: Optional[int] = None,
+    max_context: int = 32,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """tok2vec: the encoder giving h_i (any spaCy tok2vec or transformer listener).
+    syntax: which context the attention reads: "pos", "syn" or "dep".
+    label_width: d2, the size of the syntactic label embeddings (default d1).
+    max_context: at most this many context words per token, the nearest kept
+        (0 = no limit; a root's constituency context is its whole sentence).
+    nO: number of BIO tags (inferred at initialisation when None).
+    """
+    if syntax not in SYNTAX_TYPES:
+        raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)}")
+    width = tok2vec.get_dim("nO")
+    attention = CombinedFeatureAttention(width, label_width or width, syntax, max_context)
+    encoder = Model(
+        "cfa_encoder",
+        encode_forward,
+        layers=[tok2vec, attention],
+        dims={"nO": 2 * width},
+        refs={"tok2vec": tok2vec, "attention": attention},
+        init=encode_init,
+    )
+    output = Softmax_v2(nO, 2 * width)
+    model = chain(encoder, with_array(output))
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("attention", attention)
+    model.set_ref("output_layer", output)
+    return model
+
+
+def encode_init(model: Model, X=None, Y=None) -> Model:
+    model.get_ref("tok2vec").initialize(X=X)
+    model.get_ref("attention").initialize()
+    return model
+
+
+def encode_forward(model: Model, docs: List[Doc], is_train: bool):
+    tok2vec, attention = model.get_ref("tok2vec"), model.get_ref("attention")
+    H, backprop_tok2vec = tok2vec(docs, is_train)
+    O, backprop_attention = attention((docs, H), is_train)
+
+    def backprop(dO):
+        _, dH = backprop_attention(dO)
+        return backprop_tok2vec(dH)
+
+    return O, backprop
