@@ -13,7 +13,7 @@ The layer takes ``(docs, H)``: the docs provide S and L (see
 per doc. It returns one (n, 2 * d1) array per doc. The backward pass is
 written out by hand, so the layer runs on numpy and cupy alike.
 """
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -28,13 +28,15 @@ UNKNOWN_LABEL = 0  # row of the label table for labels unseen at initialisation
 
 
 def CombinedFeatureAttention(
-    width: int, label_width: int, syntax: str, max_context: int
+    width: Optional[int], label_width: Optional[int], syntax: str, max_context: int
 ) -> Model[InT, OutT]:
+    """width: d1, the encoder width (None: inferred from the encoder output at
+    initialisation, as for a transformer listener). label_width: d2 (None: d1)."""
     return Model(
         "cfa_attention",
         forward,
         init=init,
-        dims={"nI": width, "nO": 2 * width, "nL": None, "nD": label_width},
+        dims={"nI": width, "nO": 2 * width if width else None, "nL": None, "nD": label_width or width},
         params={"W_s": None, "W_l": None, "b": None, "L": None},
         attrs={"syntax": syntax, "max_context": max_context, "labels": []},
     )
@@ -46,7 +48,16 @@ def set_syntax_labels(model: Model, labels: Sequence[str]) -> None:
     model.set_dim("nL", len(model.attrs["labels"]) + 1, force=True)
 
 
+def set_width(model: Model, width: int) -> None:
+    model.set_dim("nI", width)
+    model.set_dim("nO", 2 * width)
+    if not model.has_dim("nD"):
+        model.set_dim("nD", width)
+
+
 def init(model: Model, X=None, Y=None) -> Model:
+    if X is not None and not model.has_dim("nI"):
+        set_width(model, X[1][0].shape[1])
     if not model.has_dim("nL"):
         model.set_dim("nL", len(model.attrs["labels"]) + 1)
     d1, d2, nL = model.get_dim("nI"), model.get_dim("nD"), model.get_dim("nL")

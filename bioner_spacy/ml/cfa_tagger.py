@@ -8,7 +8,7 @@ from thinc.api import Model, Softmax_v2, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
-from .cfa_attention import CombinedFeatureAttention
+from .cfa_attention import CombinedFeatureAttention, set_width
 
 
 @registry.architectures("bioner.CFATagger.v1")
@@ -28,17 +28,17 @@ def build_cfa_tagger(
     """
     if syntax not in SYNTAX_TYPES:
         raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)}")
-    width = tok2vec.get_dim("nO")
-    attention = CombinedFeatureAttention(width, label_width or width, syntax, max_context)
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    attention = CombinedFeatureAttention(width, label_width, syntax, max_context)
     encoder = Model(
         "cfa_encoder",
         encode_forward,
         layers=[tok2vec, attention],
-        dims={"nO": 2 * width},
+        dims={"nO": 2 * width if width else None},
         refs={"tok2vec": tok2vec, "attention": attention},
         init=encode_init,
     )
-    output = Softmax_v2(nO, 2 * width)
+    output = Softmax_v2(nO, 2 * width if width else None)
     model = chain(encoder, with_array(output))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("attention", attention)
@@ -47,8 +47,15 @@ def build_cfa_tagger(
 
 
 def encode_init(model: Model, X=None, Y=None) -> Model:
-    model.get_ref("tok2vec").initialize(X=X)
-    model.get_ref("attention").initialize()
+    tok2vec, attention = model.get_ref("tok2vec"), model.get_ref("attention")
+    tok2vec.initialize(X=X)
+    if not attention.has_dim("nI"):
+        if not X:
+            raise ValueError("cfa_encoder: the encoder width is unknown; initialise with sample docs")
+        set_width(attention, tok2vec.predict(X[:1])[0].shape[1])
+    attention.initialize()
+    if not model.has_dim("nO"):
+        model.set_dim("nO", attention.get_dim("nO"))
     return model
 
 

