@@ -61,11 +61,11 @@ def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSenten
                 raise CorpusFormatError(
                     path, "mixed tab/space separators: this line has a tab, earlier lines use spaces", line_no
                 )
-            if other == " " and "\t" not in line:
+            if other == " " and "\t" not in line and " " in line:
                 raise CorpusFormatError(
                     path, "mixed tab/space separators: this line has no tab, earlier lines use tabs", line_no
                 )
-            columns = line.split(separator)
+            columns = line.split(separator) if separator in line else [line]
             if len(columns) != 2:
                 raise CorpusFormatError(
                     path, f"expected 2 columns (TOKEN, TAG), found {len(columns)}: {line!r}", line_no
