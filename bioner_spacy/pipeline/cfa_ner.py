@@ -66,6 +66,15 @@ def make_cfa_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callab
     return CFANER(nlp.vocab, model, name, scorer=scorer)
 
 
+def trim_space(doc: Doc, start: int, end: int, label: str) -> Tuple[int, int, str]:
+    """Whitespace tokens never begin or end an entity."""
+    while start < end and doc[start].is_space:
+        start += 1
+    while end > start and doc[end - 1].is_space:
+        end -= 1
+    return start, end, label
+
+
 class CFANER(TrainablePipe):
     """Predicts one IOB2 tag per token and sets the entities they spell."""
 
@@ -137,8 +146,8 @@ class CFANER(TrainablePipe):
         for doc, doc_scores in zip(docs, scores):
             log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
             path = viterbi_bio(log_probs, allowed)
-            spans = bio_to_spans([tags[t] for t in path])
-            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
+            spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
+            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans if s < e], default="outside")
 
     def update(
         self,

