@@ -111,31 +111,35 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     index, label, mask = (ops.asarray(a) for a in context_arrays(model, docs))
     N, m = index.shape
     scale = float(1.0 / numpy.sqrt(d1))
-    HK = H[index]  # (N, m, d1): e^S_ij = h_k
-    EL = L[label]  # (N, m, d2): e^L_ij
-    E = HK @ W_s.T + EL @ W_l.T + b  # (N, m, d1): e_ij
-    scores = xp.einsum("nd,nmd->nm", H, E) * scale
+    # W_e [h_k ; l_ij] + b = W_s h_k + W_l l_ij + b: project every token and
+    # every label once, then gather, instead of projecting each (i, j) pair.
+    P = H @ W_s.T  # (N, d1): W_s h_k for every token k
+    Q = L @ W_l.T  # (nL, d1): W_l l for every label
+    E = P[index] + Q[label] + b  # (N, m, d1): e_ij
+    scores = xp.matmul(E, H[:, :, None])[:, :, 0] * scale  # h_i . e_ij / sqrt(d1)
     scores = xp.where(mask, scores, -1e9)
     A = ops.softmax(scores, axis=1) * mask  # a_ij
-    attended = xp.einsum("nm,nmd->nd", A, E)  # a_i
+    attended = xp.matmul(A[:, None, :], E)[:, 0, :]  # a_i = sum_j a_ij e_ij
     O = xp.concatenate([attended, H], axis=1)  # o_i = [a_i ; h_i]
 
     def backprop(dOs: OutT) -> Tuple[List[Doc], List[Floats2d]]:
         dO = ops.flatten(dOs)
         d_att, dH = dO[:, :d1], dO[:, d1:].copy()
         dE = A[:, :, None] * d_att[:, None, :]
-        dA = xp.einsum("nd,nmd->nm", d_att, E)
+        dA = xp.matmul(E, d_att[:, :, None])[:, :, 0]
         dS = A * (dA - (A * dA).sum(axis=1, keepdims=True)) * scale
-        dH += xp.einsum("nm,nmd->nd", dS, E)
+        dH += xp.matmul(dS[:, None, :], E)[:, 0, :]
         dE += dS[:, :, None] * H[:, None, :]
         dE2 = dE.reshape((N * m, d1))
-        model.inc_grad("W_s", dE2.T @ HK.reshape((N * m, d1)))
-        model.inc_grad("W_l", dE2.T @ EL.reshape((N * m, -1)))
+        dP = ops.alloc2f(N, d1)
+        ops.scatter_add(dP, index.ravel(), dE2)
+        dQ = ops.alloc2f(L.shape[0], d1)
+        ops.scatter_add(dQ, label.ravel(), dE2)
+        model.inc_grad("W_s", dP.T @ H)
+        model.inc_grad("W_l", dQ.T @ L)
         model.inc_grad("b", dE2.sum(axis=0))
-        ops.scatter_add(dH, index.ravel(), dE2 @ W_s)
-        dL = ops.alloc2f(*L.shape)
-        ops.scatter_add(dL, label.ravel(), dE2 @ W_l)
-        model.inc_grad("L", dL)
+        model.inc_grad("L", dQ @ W_l)
+        dH += dP @ W_s
         return docs, ops.unflatten(dH, lengths)
 
     return ops.unflatten(O, lengths), backprop
