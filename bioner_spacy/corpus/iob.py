@@ -112,7 +112,8 @@ def iob_to_docs(
     for i, sentence in enumerate(read_iob(path, scheme=scheme)):
         if limit and i >= limit:
             break
-        doc = Doc(vocab, words=sentence.words, ents=sentence.tags)
+        spaces = [True] * (len(sentence.words) - 1) + [False]
+        doc = Doc(vocab, words=sentence.words, spaces=spaces, ents=sentence.tags)
         doc._.dataset = dataset
         yield doc
 
