@@ -1,0 +1,73 @@
+"""The main job, end to end, on a slice: `spacy project run all` converts a
+few hundred sentences, trains a few dozen steps, assembles, evaluates and
+packages; then the results are loaded back as a user would."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from .conftest import CORPORA, REPO, corpus_file
+
+DATASET = "BC5CDR-chem"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    corpus_file("mtl-bioinformatics-2016", f"{DATASET}-IOB", "train.tsv")
+    root = tmp_path_factory.mktemp("project")
+    for name in ("project.yml", "configs", "scripts"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    cmd = [
+        sys.executable, "-m", "spacy", "project", "run", "all", str(root),
+        "--vars.corpora_dir", str(CORPORA), "--vars.dataset", DATASET,
+        "--vars.train_limit", "300", "--vars.eval_limit", "100",
+        "--vars.max_steps", "40", "--vars.eval_frequency", "20",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root
+
+
+def test_project_writes_metrics_and_package(project):
+    metrics = json.loads((project / "metrics" / DATASET / "cfa_cnn-dep.json").read_text())
+    assert metrics["n_docs"] == 100
+    assert 0.0 <= metrics["seqeval_f"] <= 1.0
+    assert set(metrics["seqeval_per_type"]) <= {"Chemical"}
+    assert (project / "packages" / "en_bioner_cfa-0.1.0" / "dist" / "en_bioner_cfa-0.1.0.tar.gz").exists()
+
+
+def test_assembled_pipeline_round_trips(project, tmp_path):
+    path = project / "pipelines" / DATASET / "cfa_cnn-dep"
+    nlp = spacy.load(path)
+    assert nlp.pipe_names[-1] == "cfa_ner" and "parser" in nlp.pipe_names
+    assert nlp.meta["requirements"][0].startswith("bioner-spacy")
+    docs = list(DocBin().from_disk(project / "corpus" / DATASET / "test.spacy").get_docs(nlp.vocab))[:50]
+    texts = [d.text for d in docs]
+    first = [nlp(t) for t in texts]
+    nlp.to_disk(tmp_path / "again")
+    again = spacy.load(tmp_path / "again")
+    second = [again(t) for t in texts]
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in first] == [
+        [(e.start_char, e.end_char, e.label_) for e in d.ents] for d in second
+    ]
+    ner1, ner2 = nlp.get_pipe("cfa_ner"), again.get_pipe("cfa_ner")
+    numpy.testing.assert_array_equal(ner1.predict(first[:5])[0], ner2.predict(second[:5])[0])
+
+
+def test_spacy_evaluate_reports_seqeval(project, tmp_path):
+    path = project / "pipelines" / DATASET / "cfa_cnn-dep"
+    out = tmp_path / "scores.json"
+    subprocess.run(
+        [sys.executable, "-m", "spacy", "evaluate", str(path), str(project / "corpus" / DATASET / "test.spacy"),
+         "--gold-preproc", "--output", str(out)],
+        check=True, capture_output=True,
+    )
+    scores = json.loads(out.read_text())
+    ours = json.loads((project / "metrics" / DATASET / "cfa_cnn-dep.json").read_text())
+    assert scores["seqeval_f"] == pytest.approx(ours["seqeval_f"])
