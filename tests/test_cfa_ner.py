@@ -130,3 +130,20 @@ def test_seqeval_hand_checked(syntax_nlp):
     assert scores["seqeval_p"] == 0.5 and scores["seqeval_r"] == 0.5
     assert scores["seqeval_per_type"]["X"]["f"] == 0.0
     assert scores["seqeval_per_type"]["Y"]["f"] == 1.0
+
+
+def test_bilstm_config_learns(syntax_nlp):
+    pytest.importorskip("torch")
+    from spacy.util import load_config, load_model_from_config
+    from thinc.api import Adam
+
+    from .conftest import REPO
+
+    config = load_config(REPO / "configs" / "cfa_bilstm.cfg")
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    train_examples = examples(gold_docs(nlp, syntax_nlp))
+    nlp.initialize(lambda: train_examples)
+    optimizer = Adam(0.001)
+    for _ in range(60):
+        nlp.update(train_examples, sgd=optimizer, drop=0.0)
+    assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0

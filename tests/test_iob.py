@@ -90,3 +90,26 @@ def test_missing_path(tmp_path):
 def test_dataset_name():
     assert dataset_name("/x/BC5CDR-chem-IOB") == "BC5CDR-chem"
     assert dataset_name("/x/JNLPBA") == "JNLPBA"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bioner_spacy.decoding import bio_to_spans, spans_to_bio  # noqa: E402
+
+WORD = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Z")), min_size=1, max_size=8).filter(
+    lambda w: w.split() == [w] and w != "-DOCSTART-"
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.tuples(WORD, st.sampled_from(["O", "B-Chemical", "I-Chemical", "B-Gene", "I-Gene"])), min_size=1, max_size=8), min_size=1, max_size=5))
+def test_written_sentences_read_back_unchanged(tmp_path_factory, sentences):
+    # make the random tags valid IOB2 first, as a corpus would have them
+    sentences = [
+        list(zip([w for w, _ in s], spans_to_bio(len(s), bio_to_spans([t for _, t in s])))) for s in sentences
+    ]
+    path = tmp_path_factory.mktemp("iob") / "c.tsv"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf8")
+    read = [list(zip(s.words, s.tags)) for s in read_iob(path)]
+    assert read == sentences
