@@ -5,14 +5,13 @@ assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
 results  markdown table from evaluate's JSON files
 """
-import json
 import platform
 import random
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import spacy
 import srsly

@@ -1,7 +1,6 @@
 """The CFA layer against the paper's equations and finite differences."""
 import numpy
 import pytest
-from thinc.api import NumpyOps
 
 from bioner_spacy.ml.cfa_attention import CombinedFeatureAttention, set_syntax_labels
 

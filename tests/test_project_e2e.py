@@ -9,7 +9,7 @@ import sys
 import numpy
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 
 from .conftest import CORPORA, REPO, corpus_file
 

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 from thinc.api import Model, glorot_uniform_init, normal_init
-from thinc.types import Floats2d, Ints2d
+from thinc.types import Floats2d
 
 from ..syntax.context import syntax_context
 

@@ -14,7 +14,7 @@ labels (L_i):
 - ``dependency_context``: the token, its governor and its dependents, labelled
   with their (lower-cased) dependency relation.
 """
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, List, NamedTuple, Optional, Sequence
 
 from spacy.tokens import Doc, Span
 
