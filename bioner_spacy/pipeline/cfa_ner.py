@@ -172,10 +172,9 @@ class CFANER(TrainablePipe):
         losses[self.name] += loss
         return losses
 
-    def gold_tag_ids(self, example: Example) -> numpy.ndarray:
-        """Gold IOB2 tag id of each predicted token; -1 where the gold is
-        missing or the tokenisations disagree."""
-        index = {tag: i for i, tag in enumerate(self.tags)}
+    def gold_tag_ids(self, example: Example, index: Dict[str, int]) -> numpy.ndarray:
+        """Gold IOB2 tag id (from ``index``) of each predicted token; -1 where
+        the gold is missing or the tokenisations disagree."""
         ids = []
         for biluo in example.get_aligned_ner():
             if biluo is None or biluo == "-":
@@ -190,9 +189,10 @@ class CFANER(TrainablePipe):
         """Cross-entropy of the softmax outputs against the gold tags."""
         validate_examples(examples, "CFANER.get_loss")
         ops = self.model.ops
+        index = {tag: i for i, tag in enumerate(self.tags)}
         loss, d_scores = 0.0, []
         for example, probs in zip(examples, scores):
-            gold = ops.asarray(self.gold_tag_ids(example))
+            gold = ops.asarray(self.gold_tag_ids(example, index))
             known = gold >= 0
             rows = ops.xp.arange(len(gold))[known]
             target = ops.alloc2f(*probs.shape)
