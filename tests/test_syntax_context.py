@@ -1,6 +1,6 @@
 import pytest
 import spacy
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from bioner_spacy.syntax.context import (
     ACCEPTABLE_PHRASES,
@@ -117,3 +117,23 @@ def test_real_parser_on_paper_sentence(syntax_nlp):
     doc = syntax_nlp("This case is a paternally transmitted congenital myotonic dystrophy")
     assert words(doc, pos_context(doc).indices[CONGENITAL]) == ["transmitted", "congenital", "myotonic"]
     assert "congenital" in words(doc, constituency_context(doc).indices[CONGENITAL])
+
+
+def test_benepar_constituents_are_used_when_present(paper_doc_spacy):
+    """With benepar's Span extensions on the doc, its constituents replace the
+    phrases derived from the dependency parse."""
+    tree = {(0, 9): ("S",), (0, 2): ("NP",), (2, 9): ("VP",), (3, 9): ("NP",), (4, 6): ("ADJP",)}
+
+    def constituents(span):
+        return [span.doc[s:e] for s, e in sorted(tree, key=lambda c: (c[0], -c[1]))]
+
+    Span.set_extension("constituents", getter=constituents)
+    Span.set_extension("labels", getter=lambda span: tree.get((span.start, span.end), ()))
+    try:
+        ctx = constituency_context(paper_doc_spacy)
+    finally:
+        Span.remove_extension("constituents")
+        Span.remove_extension("labels")
+    # benepar's VP (2, 9) is the phrase of "is"; from the parse it was the whole sentence
+    assert ctx.indices[2] == list(range(2, 9))
+    assert ctx.labels[CONGENITAL] == ["NP", "ADJP", "ADJP", "NP", "NP", "NP"]
