@@ -3,8 +3,8 @@
 convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
 assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
-results  markdown table from evaluate's JSON files
 """
+import os
 import platform
 import random
 import sys
@@ -39,9 +39,9 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def write_docbin(docs, output: Path, total: Optional[int] = None, desc: str = "docs") -> int:
+def write_docbin(docs, output: Path, desc: str = "docs") -> int:
     docbin = DocBin(store_user_data=True)
-    for doc in tqdm(docs, total=total, desc=desc, unit="doc", file=sys.stderr, mininterval=2):
+    for doc in tqdm(docs, desc=desc, unit="doc", file=sys.stderr, mininterval=2):
         docbin.add(doc)
     if len(docbin) == 0:
         raise ValueError(f"nothing to write to {output}: no docs")
@@ -186,7 +186,7 @@ def evaluate(
             "n_words": n_words,
             "words_per_second": n_words / seconds if seconds else None,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} {platform.processor() or ''} {_cpu_count()} cores".strip(),
+            "machine": " ".join(filter(None, [platform.machine(), platform.processor(), f"{len(os.sched_getaffinity(0))} cores"])),
         }
     )
     typer.echo(f"{data}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
@@ -196,12 +196,6 @@ def evaluate(
         with atomic_path(output) as tmp:
             srsly.write_json(tmp, scores)
     return scores
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def main() -> None:

@@ -110,8 +110,8 @@ def table(args, results, command):
         "are within seed noise until the benchmark harness reports mean ± std.",
         "",
         f"Command: `{command}`",
-        f"Date of the runs: {max(s.get('date', '') for s in results.values())}; machine: {platform.machine()}, "
-        f"{len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}.",
+        f"Date of the runs: {max(s['date'] for s in results.values())}; machine: "
+        f"{' '.join(next(iter(results.values()))['machine'].split())}, Python {platform.python_version()}.",
         "",
     ]
     return "\n".join(header + lines) + "\n"

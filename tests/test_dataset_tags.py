@@ -106,7 +106,7 @@ def test_cfa_ner_learns_over_a_tagged_encoder(syntax_nlp):
     tok2vec = Config().from_str(ENCODERS["cnn"])["model"]
     nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
     nlp.add_pipe("cfa_ner", config={"model": {"@architectures": "bioner.CFATagger.v1", "syntax": "dep", "tok2vec": tok2vec}})
-    train_examples = examples(gold_docs(nlp, syntax_nlp))  # every doc has dataset "toy"
+    train_examples = examples(gold_docs(syntax_nlp))  # every doc has dataset "toy"
     nlp.initialize(lambda: train_examples)
     for _ in range(80):
         nlp.update(train_examples, drop=0.0)

@@ -23,7 +23,7 @@ def test_trf_config_trains_and_round_trips(tmp_path, syntax_nlp):
         overrides={"components.transformer.model.name": str(bert), "bioner.syntax": "dep"},
     )
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    train_examples = examples(gold_docs(nlp, syntax_nlp))
+    train_examples = examples(gold_docs(syntax_nlp))
     nlp.initialize(lambda: train_examples)
     ner = nlp.get_pipe("cfa_ner")
     assert ner.model.get_ref("attention").get_dim("nI") == 32  # d1 read off the transformer

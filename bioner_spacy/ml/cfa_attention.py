@@ -56,8 +56,8 @@ def set_width(model: Model, width: int) -> None:
 
 
 def init(model: Model, X=None, Y=None) -> Model:
-    if X is not None and not model.has_dim("nI"):
-        set_width(model, X[1][0].shape[1])
+    """nI (d1) must be set first: by the constructor, or by the tagger's
+    initialisation with ``set_width`` from the encoder's output."""
     if not model.has_dim("nL"):
         model.set_dim("nL", len(model.attrs["labels"]) + 1)
     d1, d2, nL = model.get_dim("nI"), model.get_dim("nD"), model.get_dim("nL")
