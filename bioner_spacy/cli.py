@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import spacy
 import srsly
@@ -24,7 +24,7 @@ from .corpus.brat import AlignmentReport, brat_to_docs
 from .corpus.iob import dataset_name, iob_to_docs
 from .corpus.readers import read_docbin, without_entities
 from .io import atomic_path
-from .scoring import doc_bio, seqeval_scores
+from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -153,15 +153,16 @@ def assemble(
 @app.command()
 def evaluate(
     pipeline: str = typer.Argument(..., help="Pipeline name or path"),
-    data: Path = typer.Argument(..., help=".spacy corpus from `convert`"),
+    data: List[Path] = typer.Argument(..., help=".spacy corpora from `convert` (several: each dataset is also scored on its own)"),
     output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
     batch_size: int = typer.Option(128),
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
 ):
-    """seqeval strict entity P/R/F1 (micro and per type) on gold tokens."""
+    """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
+    tokens; each doc keeps its dataset, which picks its tag."""
     try:
         nlp = spacy.load(pipeline)
-        gold = list(read_docbin(data, nlp))
+        gold = [doc for path in data for doc in read_docbin(path, nlp)]
     except (ValueError, OSError, FileNotFoundError) as err:
         fail(str(err))
     if stored_syntax:
@@ -176,12 +177,12 @@ def evaluate(
     start = time.perf_counter()
     predicted = list(nlp.pipe(tqdm(inputs, desc="evaluate", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
     seconds = time.perf_counter() - start
-    scores = seqeval_scores([doc_bio(d) for d in gold], [doc_bio(d) for d in predicted])
+    scores = scores_by_dataset((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted))
     scores.update(
         {
             "pipeline": str(pipeline),
             "components": nlp.pipe_names,
-            "data": str(data),
+            "data": [str(path) for path in data] if len(data) > 1 else str(data[0]),
             "n_docs": len(gold),
             "n_words": n_words,
             "words_per_second": n_words / seconds if seconds else None,
@@ -189,9 +190,13 @@ def evaluate(
             "machine": " ".join(filter(None, [platform.machine(), platform.processor(), f"{len(os.sched_getaffinity(0))} cores"])),
         }
     )
-    typer.echo(f"{data}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
+    typer.echo(f"{', '.join(map(str, data))}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
     for label, s in scores["seqeval_per_type"].items():
         typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")
+    if len(scores["seqeval_per_dataset"]) > 1:
+        for dataset, s in scores["seqeval_per_dataset"].items():
+            typer.echo(f"  [{dataset}] P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f}")
+        typer.echo(f"  macro F1 over {len(scores['seqeval_per_dataset'])} datasets: {scores['seqeval_macro_f']:.4f}")
     if output is not None:
         with atomic_path(output) as tmp:
             srsly.write_json(tmp, scores)

@@ -4,8 +4,15 @@ scorer so ``spacy train`` and ``spacy evaluate`` report it.
 Gold tags are the reference doc's; predicted entities are mapped onto the
 reference tokens through the example's alignment, so the scores stay
 comparable when the pipeline tokenises differently from the gold corpus.
+
+Besides the micro scores over everything, each dataset (``doc._.dataset`` of
+the reference) is scored on its own, with its own tag, and
+``seqeval_macro_f`` is the mean of the per-dataset F1: the model selection
+score of a multi-corpus training run. With one dataset it equals
+``seqeval_f``.
 """
-from typing import Any, Dict, Iterable, List
+from collections import defaultdict
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
@@ -13,6 +20,8 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .decoding import spans_to_bio
+
+NO_DATASET = "-"
 
 
 def doc_bio(doc) -> List[str]:
@@ -43,14 +52,33 @@ def seqeval_scores(y_true: List[List[str]], y_pred: List[List[str]], prefix: str
     }
 
 
-def score_seqeval(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]]) -> Dict[str, Any]:
+    """Micro scores over all (dataset, gold tags, predicted tags) items, each
+    dataset's own scores, and their macro F1."""
     y_true, y_pred = [], []
-    for example in examples:
-        y_true.append(doc_bio(example.reference))
-        y_pred.append(aligned_bio(example))
+    groups: Dict[str, Tuple[list, list]] = defaultdict(lambda: ([], []))
+    for dataset, gold, pred in items:
+        y_true.append(gold)
+        y_pred.append(pred)
+        groups[dataset or NO_DATASET][0].append(gold)
+        groups[dataset or NO_DATASET][1].append(pred)
     if not any(y_true) and not any(y_pred):
-        return {"seqeval_p": 0.0, "seqeval_r": 0.0, "seqeval_f": 0.0, "seqeval_per_type": {}}
-    return seqeval_scores(y_true, y_pred)
+        return {"seqeval_p": 0.0, "seqeval_r": 0.0, "seqeval_f": 0.0, "seqeval_per_type": {},
+                "seqeval_macro_f": 0.0, "seqeval_per_dataset": {}}
+    scores = seqeval_scores(y_true, y_pred)
+    per_dataset = {}
+    for dataset in sorted(groups):
+        s = seqeval_scores(*groups[dataset])
+        per_dataset[dataset] = {"p": s["seqeval_p"], "r": s["seqeval_r"], "f": s["seqeval_f"], "per_type": s["seqeval_per_type"]}
+    scores["seqeval_per_dataset"] = per_dataset
+    scores["seqeval_macro_f"] = sum(d["f"] for d in per_dataset.values()) / len(per_dataset)
+    return scores
+
+
+def score_seqeval(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+    return scores_by_dataset(
+        (example.reference._.dataset, doc_bio(example.reference), aligned_bio(example)) for example in examples
+    )
 
 
 @registry.scorers("bioner.seqeval_scorer.v1")

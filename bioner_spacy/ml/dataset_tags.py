@@ -7,33 +7,60 @@ and their rows are dropped from the output, so the head sees exactly the
 user's tokens and ``doc.text`` is never changed. A doc without a dataset is
 encoded untagged.
 
-Variants (``tags``): "DN" (dataset name, begin and end tag), "DN-begin" (the
-begin tag only) and "none" (direct mixing, no tags).
+Variants (``tags``, seed 000's ablations):
+
+- "DN": the dataset name, ``<BC5CDR-chem> ... </BC5CDR-chem>`` (default);
+- "TN": the name of the dataset's entity type, ``<Chemical> ... </Chemical>``;
+  a corpus with several types gets one tag naming them all, sorted and joined
+  by "+" (``<Chemical+Disease>``);
+- "TN+DN": both pairs, type outside, ``<Chemical> <BC5CDR-chem> ... </BC5CDR-chem> </Chemical>``;
+- "DN-begin": the begin tag only;
+- "none": no tags (DM, direct mixing of the corpora).
+
+TN needs each dataset's entity types: the owning component sets them with
+``set_dataset_types`` at initialisation; they are saved with the model.
 """
-from typing import List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
-TAG_VARIANTS = ("DN", "DN-begin", "none")
+TAG_VARIANTS = ("DN", "TN", "TN+DN", "DN-begin", "none")
 
 
-def tag_words(dataset: str, variant: str) -> Tuple[List[str], List[str]]:
-    """The tag tokens to put before and after a doc's words."""
+def type_name(types: Sequence[str]) -> str:
+    return "+".join(sorted(types))
+
+
+def tag_words(
+    dataset: Optional[str], variant: str, types: Optional[Sequence[str]] = None
+) -> Tuple[List[str], List[str]]:
+    """The tag tokens to put before and after a doc's words.
+
+    types: the dataset's entity types (needed by TN and TN+DN only).
+    """
+    if variant not in TAG_VARIANTS:
+        raise ValueError(f"Unknown dataset tag variant {variant!r}: use one of {', '.join(TAG_VARIANTS)}")
     if variant == "none" or not dataset:
         return [], []
     if variant == "DN":
         return [f"<{dataset}>"], [f"</{dataset}>"]
     if variant == "DN-begin":
         return [f"<{dataset}>"], []
-    raise ValueError(f"Unknown dataset tag variant {variant!r}: use one of {', '.join(TAG_VARIANTS)}")
+    if not types:
+        raise ValueError(f"Dataset tag variant {variant!r} needs the entity types of dataset {dataset!r}, and none are known")
+    name = type_name(types)
+    if variant == "TN":
+        return [f"<{name}>"], [f"</{name}>"]
+    return [f"<{name}>", f"<{dataset}>"], [f"</{dataset}>", f"</{name}>"]
 
 
-def tagged_doc(doc: Doc, variant: str) -> Tuple[Doc, int, int]:
+def tagged_doc(doc: Doc, variant: str, dataset_types: Optional[Dict[str, List[str]]] = None) -> Tuple[Doc, int, int]:
     """The doc with its tag tokens, and how many were added before and after."""
-    before, after = tag_words(doc._.dataset, variant)
+    dataset = doc._.dataset
+    before, after = tag_words(dataset, variant, (dataset_types or {}).get(dataset))
     if not before and not after:
         return doc, 0, 0
     words = before + [t.text for t in doc] + after
@@ -48,23 +75,34 @@ def with_dataset_tags(tok2vec: Model[List[Doc], List[Floats2d]], tags: str = "DN
         "dataset_tags",
         forward,
         layers=[tok2vec],
-        attrs={"tags": tags},
+        attrs={"tags": tags, "dataset_types": {}},
         dims={"nO": tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None},
         init=init,
     )
     return model
 
 
+def set_dataset_types(model: Model, dataset_types: Dict[str, Sequence[str]]) -> None:
+    """Tell every dataset-tag layer inside ``model`` the entity types of each dataset."""
+    for node in model.walk():
+        if node.name == "dataset_tags":
+            node.attrs["dataset_types"] = {name: sorted(types) for name, types in dataset_types.items()}
+
+
+def tag_all(model: Model, docs: List[Doc]) -> List[Tuple[Doc, int, int]]:
+    return [tagged_doc(doc, model.attrs["tags"], model.attrs["dataset_types"]) for doc in docs]
+
+
 def init(model: Model, X=None, Y=None) -> Model:
     tok2vec = model.layers[0]
-    tok2vec.initialize(X=[tagged_doc(doc, model.attrs["tags"])[0] for doc in X] if X else None)
+    tok2vec.initialize(X=[t[0] for t in tag_all(model, X)] if X else None)
     if tok2vec.has_dim("nO"):
         model.set_dim("nO", tok2vec.get_dim("nO"), force=True)
     return model
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool):
-    tagged = [tagged_doc(doc, model.attrs["tags"]) for doc in docs]
+    tagged = tag_all(model, docs)
     H, backprop_tok2vec = model.layers[0]([t[0] for t in tagged], is_train)
     kept = [h[before : len(h) - after] for h, (_, before, after) in zip(H, tagged)]
 

@@ -2,13 +2,14 @@
 writes ``doc.ents``. A thin class over its Thinc model, in the manner of
 spaCy's own tagger."""
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from thinc.types import Floats2d
@@ -16,6 +17,8 @@ from thinc.types import Floats2d
 from ..decoding import allowed_transitions, bio_to_spans, viterbi_bio
 from ..ml.cfa_attention import set_syntax_labels
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
+from ..ml.dataset_tags import set_dataset_types
+from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
 from ..syntax.context import syntax_context
 
@@ -49,20 +52,44 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CFA_MODEL)["model"]
 
 @Language.factory(
     "cfa_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
+        "dataset": None,
+        "restrict_loss": True,
+        "preference": [],
         "scorer": {"@scorers": "bioner.seqeval_scorer.v1"},
     },
     default_score_weights={
         "seqeval_f": 1.0,
         "seqeval_p": 0.0,
         "seqeval_r": 0.0,
+        "seqeval_macro_f": 0.0,
         "seqeval_per_type": None,
+        "seqeval_per_dataset": None,
     },
 )
-def make_cfa_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "CFANER":
-    return CFANER(nlp.vocab, model, name, scorer=scorer)
+def make_cfa_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    dataset: Optional[str],
+    restrict_loss: bool,
+    preference: List[str],
+    scorer: Optional[Callable],
+) -> "CFANER":
+    """dataset: the tag for docs whose ``doc._.dataset`` is unset; "all" runs
+        every known tag (see ``CFANER``). Unset: the only dataset the model
+        knows, or an error if it knows several.
+    restrict_loss: a doc of dataset T is trained with the softmax renormalised
+        over T's own tags, so a corpus is never taught that another corpus's
+        entity types are "O" (decoding is always restricted to T's types).
+    preference: in "all" mode, the order in which datasets win overlaps in
+        ``doc.ents`` (datasets not listed follow, alphabetically).
+    """
+    return CFANER(
+        nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, preference=preference, scorer=scorer
+    )
 
 
 def trim_space(doc: Doc, start: int, end: int, label: str) -> Tuple[int, int, str]:
@@ -75,19 +102,47 @@ def trim_space(doc: Doc, start: int, end: int, label: str) -> Tuple[int, int, st
 
 
 class CFANER(TrainablePipe):
-    """Predicts one IOB2 tag per token and sets the entities they spell."""
+    """Predicts one IOB2 tag per token and sets the entities they spell.
 
-    def __init__(self, vocab: Vocab, model: Model, name: str = "cfa_ner", *, scorer=score_seqeval):
+    Trained on several corpora (each doc's ``doc._.dataset``), it knows each
+    dataset's entity types (``datasets``); a doc is tagged with its dataset
+    (see ``bioner.DatasetTagTok2Vec.v1``) and only that dataset's types are
+    decoded. With the dataset "all", every known dataset is run: all their
+    entities go to ``doc.spans["bioner"]``, each span's ``id_`` (and
+    ``span._.dataset``) naming the dataset that produced it, and ``doc.ents``
+    takes the non-overlapping ones, by ``preference`` order of the dataset,
+    then longer first, then earlier.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "cfa_ner",
+        *,
+        dataset: Optional[str] = None,
+        restrict_loss: bool = True,
+        preference: Sequence[str] = (),
+        scorer=score_seqeval,
+    ):
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict = {"labels": []}
+        self.default_dataset = dataset
+        self.restrict_loss = restrict_loss
+        self.preference = list(preference)
+        self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
     def labels(self) -> Tuple[str, ...]:
         """The entity types."""
         return tuple(self.cfg["labels"])
+
+    @property
+    def datasets(self) -> Dict[str, List[str]]:
+        """The datasets the model was trained on, each with its entity types."""
+        return {name: list(types) for name, types in self.cfg.get("datasets", {}).items()}
 
     @property
     def tags(self) -> List[str]:
@@ -118,19 +173,104 @@ class CFANER(TrainablePipe):
         validate_get_examples(get_examples, "CFANER.initialize")
         attention = self.model.get_ref("attention")
         entity_types, syntax_labels = set(labels or []), set()
+        dataset_types: Dict[str, set] = {}
         for example in get_examples():
+            doc_types = {ent.label_ for ent in example.reference.ents}
             if labels is None:
-                entity_types.update(ent.label_ for ent in example.reference.ents)
+                entity_types.update(doc_types)
+            if example.reference._.dataset:
+                dataset_types.setdefault(example.reference._.dataset, set()).update(doc_types)
             context = syntax_context(example.predicted, self.syntax, attention.attrs["max_context"])
             for row in context.labels:
                 syntax_labels.update(row)
         if not entity_types:
             raise ValueError(f"[{self.name}] no entities in the training examples: nothing to learn")
         self.cfg["labels"] = sorted(entity_types)
+        self.cfg["datasets"] = {name: sorted(types) for name, types in sorted(dataset_types.items())}
+        set_dataset_types(self.model, self.cfg["datasets"])
         set_syntax_labels(attention, syntax_labels)
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
+
+    def dataset_of(self, doc: Doc) -> Optional[str]:
+        """The dataset whose tag and entity types a doc is read with:
+        ``doc._.dataset``, else the component's default, else the model's only
+        dataset. None for a model that knows no datasets."""
+        known = self.cfg.get("datasets", {})
+        dataset = doc._.dataset or self.default_dataset
+        if dataset is None:
+            if len(known) > 1:
+                raise ValueError(
+                    f"[{self.name}] the doc has no dataset and the component no default: set doc._.dataset, or "
+                    f"load with config={{'components': {{'{self.name}': {{'dataset': NAME}}}}}}; NAME is "
+                    f"'{ALL_DATASETS}' or one of: {', '.join(known)}"
+                )
+            return next(iter(known), None)
+        if dataset != ALL_DATASETS and known and dataset not in known:
+            raise ValueError(
+                f"[{self.name}] unknown dataset tag {dataset!r}: this model knows "
+                f"{', '.join(known)} (or '{ALL_DATASETS}' to run them all)"
+            )
+        return dataset
+
+    def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
+        """Which tags a doc of ``dataset`` may take: O and its own types' B/I."""
+        types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
+        if types is None:
+            return numpy.ones(len(self.tags), dtype=bool)
+        allowed = set(types)
+        return numpy.asarray([tag == "O" or tag[2:] in allowed for tag in self.tags], dtype=bool)
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        error_handler = self.get_error_handler()
+        for batch in minibatch(stream, size=batch_size):
+            try:
+                self.annotate_batch(batch)
+                yield from batch
+            except Exception as err:
+                error_handler(self.name, self, batch, err)
+
+    def annotate_batch(self, docs: List[Doc]) -> None:
+        tagged = [(doc, self.dataset_of(doc)) for doc in docs]
+        single = [(doc, d) for doc, d in tagged if d != ALL_DATASETS]
+        if single:
+            batch = [doc for doc, _ in single]
+            self.set_annotations(batch, self.predict_as(batch, [d for _, d in single]))
+        for doc, dataset in tagged:
+            if dataset == ALL_DATASETS:
+                self.annotate_all(doc)
+
+    def predict_as(self, docs: List[Doc], datasets: List[Optional[str]]) -> List[Floats2d]:
+        """Scores of each doc read as its dataset; ``doc._.dataset`` records
+        the tag used."""
+        for doc, dataset in zip(docs, datasets):
+            doc._.dataset = dataset
+        return self.predict(docs)
+
+    def annotate_all(self, doc: Doc) -> None:
+        """Run every known dataset's tag over ``doc`` (see the class doc)."""
+        names = list(self.cfg.get("datasets", {}))
+        copies = [doc.copy() for _ in names]
+        scores = self.predict_as(copies, names)
+        spans = []
+        for name, doc_scores in zip(names, scores):
+            for start, end, label in self.decode(doc, doc_scores, name):
+                spans.append(Span(doc, start, end, label=label, span_id=name))
+        doc._.dataset = ALL_DATASETS
+        doc.spans[ALL_SPANS_KEY] = spans
+        rank = {name: i for i, name in enumerate(self.preference)}
+        order = sorted(spans, key=lambda s: (rank.get(s.id_, len(rank)), s.id_, -len(s), s.start))
+        taken = numpy.zeros(len(doc), dtype=bool)
+        ents = []
+        for span in order:
+            if not taken[span.start : span.end].any():
+                taken[span.start : span.end] = True
+                ents.append(Span(doc, span.start, span.end, label=span.label))
+        doc.set_ents(sorted(ents), default="outside")
 
     def predict(self, docs: Iterable[Doc]) -> List[Floats2d]:
         docs = list(docs)
@@ -139,14 +279,19 @@ class CFANER(TrainablePipe):
             return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
         return self.model.predict(docs)
 
-    def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
+    def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str]) -> List[Tuple[int, int, str]]:
+        """Entity spans of the best IOB2 path over the dataset's own tags."""
         tags = self.tags
-        allowed = allowed_transitions(tags)
+        log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
+        log_probs[:, ~self.tag_mask(dataset)] = -numpy.inf
+        path = viterbi_bio(log_probs, allowed_transitions(tags))
+        spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
+        return [(s, e, label) for s, e, label in spans if s < e]
+
+    def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         for doc, doc_scores in zip(docs, scores):
-            log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
-            path = viterbi_bio(log_probs, allowed)
-            spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
-            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans if s < e], default="outside")
+            spans = self.decode(doc, doc_scores, self.dataset_of(doc))
+            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
 
     def update(
         self,
@@ -186,12 +331,17 @@ class CFANER(TrainablePipe):
         return numpy.asarray(ids, dtype="int32")
 
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
-        """Cross-entropy of the softmax outputs against the gold tags."""
+        """Cross-entropy of the softmax outputs against the gold tags; with
+        ``restrict_loss``, over the doc's own dataset's tags only."""
         validate_examples(examples, "CFANER.get_loss")
         ops = self.model.ops
         index = {tag: i for i, tag in enumerate(self.tags)}
         loss, d_scores = 0.0, []
         for example, probs in zip(examples, scores):
+            if self.restrict_loss:
+                mask = ops.asarray(self.tag_mask(example.reference._.dataset).astype("float32"))
+                probs = probs * mask
+                probs = probs / probs.sum(axis=1, keepdims=True)
             gold = ops.asarray(self.gold_tag_ids(example, index))
             known = gold >= 0
             rows = ops.xp.arange(len(gold))[known]
