@@ -1,6 +1,7 @@
 """Corpus readers registered for spaCy configs (``[corpora]``)."""
+import random
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -45,6 +46,60 @@ def create_syntax_corpus(path: Optional[Path], limit: int = 0) -> Callable[[Lang
             raise ValueError("bioner.SyntaxCorpus.v1: no path given (set paths.train / paths.dev)")
         for doc in read_docbin(path, nlp, limit):
             yield Example(without_entities(doc), doc)
+
+    return read
+
+
+def corpus_shares(sizes: Dict[str, int], temperature: float) -> Dict[str, int]:
+    """How many examples each corpus gives per epoch: p_k ~ N_k^(1/T) of the
+    same total. T = 1 keeps every corpus as it is (plain concatenation); a
+    larger T moves towards equal shares (small corpora repeated, large ones
+    subsampled)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    total = sum(sizes.values())
+    weights = {name: n ** (1.0 / temperature) for name, n in sizes.items()}
+    norm = sum(weights.values())
+    return {name: max(1, round(total * w / norm)) if sizes[name] else 0 for name, w in weights.items()}
+
+
+def resample(docs: List[Doc], n: int, rng: random.Random) -> List[Doc]:
+    """n docs from ``docs``: all of them as often as they fit, the rest drawn without replacement."""
+    whole, rest = divmod(n, len(docs))
+    return docs * whole + rng.sample(docs, rest)
+
+
+@registry.readers("bioner.MultiCorpus.v1")
+def create_multi_corpus(
+    corpus_dir: Path,
+    datasets: Sequence[str],
+    split: str,
+    limit: int = 0,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> Callable[[Language], Iterable[Example]]:
+    """Examples from several converted corpora, ``corpus_dir/DATASET/SPLIT.spacy``
+    each (the layout of ``scripts/convert_corpora.py``), every doc keeping its
+    ``doc._.dataset``. spaCy's training loop shuffles them together each
+    epoch, so batches mix corpora.
+
+    limit: keep the first N docs of each corpus (0 = all), e.g. a small dev
+        set per corpus.
+    temperature: sampling rule, see ``corpus_shares`` (1.0 = concatenation,
+        the rule of seed 000); the resampling is fixed by ``seed``.
+    """
+    if not datasets:
+        raise ValueError("bioner.MultiCorpus.v1: no datasets given")
+
+    def read(nlp: Language) -> Iterator[Example]:
+        docs = {name: list(read_docbin(Path(corpus_dir) / name / f"{split}.spacy", nlp, limit)) for name in datasets}
+        if temperature != 1.0:
+            rng = random.Random(seed)
+            shares = corpus_shares({name: len(d) for name, d in docs.items()}, temperature)
+            docs = {name: resample(d, shares[name], rng) for name, d in docs.items() if d}
+        for name in datasets:
+            for doc in docs.get(name, []):
+                yield Example(without_entities(doc), doc)
 
     return read
 
