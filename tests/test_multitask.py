@@ -1,0 +1,254 @@
+"""Fully shared multi-task learning: tag variants, datasets known to cfa_ner,
+the tag choosing the annotation style, restricted decoding and loss, the
+"all" mode, per-dataset scoring and the multi-corpus reader."""
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Adam, Config
+
+from bioner_spacy.corpus.readers import corpus_shares, create_multi_corpus, without_entities
+from bioner_spacy.ml.dataset_tags import tag_words, tagged_doc
+from bioner_spacy.scoring import scores_by_dataset
+from bioner_spacy.syntax.pipeline import annotate
+
+from .test_cfa_ner import SENTENCES
+
+MTM_MODEL = """
+[model]
+@architectures = "bioner.CFATagger.v1"
+syntax = "dep"
+[model.tok2vec]
+@architectures = "bioner.DatasetTagTok2Vec.v1"
+tags = "DN"
+[model.tok2vec.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+[model.tok2vec.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 32
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [1000, 200, 200, 200]
+include_static_vectors = false
+[model.tok2vec.tok2vec.encode]
+@architectures = "spacy.TorchBiLSTMEncoder.v1"
+width = 32
+depth = 1
+dropout = 0.0
+"""
+
+
+def test_type_name_variants():
+    assert tag_words("linnaeus", "TN", ["Species"]) == (["<Species>"], ["</Species>"])
+    assert tag_words("BC5CDR", "TN", ["Disease", "Chemical"]) == (["<Chemical+Disease>"], ["</Chemical+Disease>"])
+    assert tag_words("linnaeus", "TN+DN", ["Species"]) == (
+        ["<Species>", "<linnaeus>"], ["</linnaeus>", "</Species>"])
+    with pytest.raises(ValueError, match="entity types of dataset 'linnaeus'"):
+        tag_words("linnaeus", "TN", None)
+
+
+def test_tagged_doc_with_type_names():
+    vocab = spacy.blank("en").vocab
+    doc = Doc(vocab, words=["a", "b"])
+    doc._.dataset = "NCBI-disease"
+    tagged, before, after = tagged_doc(doc, "TN+DN", {"NCBI-disease": ["Disease"]})
+    assert [t.text for t in tagged] == ["<Disease>", "<NCBI-disease>", "a", "b", "</NCBI-disease>", "</Disease>"]
+    assert (before, after) == (2, 2)
+
+
+def style_docs(syntax_nlp):
+    """Two corpora of one type, two annotation styles: "full" marks whole
+    disease mentions, "head" only their last word. Only a tag can tell the
+    model which style to follow."""
+    docs = []
+    for dataset in ("full", "head"):
+        for text, ents in SENTENCES:
+            words = text.split()
+            tags = ["O"] * len(words)
+            for start, end, label in ents:
+                if label != "Disease":
+                    continue
+                if dataset == "head":
+                    start = end - 1
+                tags[start] = "B-Disease"
+                for i in range(start + 1, end):
+                    tags[i] = "I-Disease"
+            doc = Doc(syntax_nlp.vocab, words=words, ents=tags)
+            doc._.dataset = dataset
+            docs.append(doc)
+    return list(annotate(syntax_nlp, docs))
+
+
+def train_mtm(syntax_nlp, docs, tags="DN", steps=100, **config):
+    pytest.importorskip("torch")
+    nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
+    model = Config().from_str(MTM_MODEL)["model"]
+    model["tok2vec"]["tags"] = tags
+    nlp.add_pipe("cfa_ner", config={"model": model, **config})
+    egs = [Example(without_entities(doc), doc) for doc in docs]
+    optimizer = Adam(0.01)
+    nlp.initialize(lambda: egs, sgd=optimizer)
+    for _ in range(steps):
+        nlp.update(egs, sgd=optimizer, drop=0.0)
+    return nlp, egs
+
+
+@pytest.fixture(scope="module")
+def style_model(syntax_nlp):
+    return train_mtm(syntax_nlp, style_docs(syntax_nlp))
+
+
+def parsed(nlp, syntax_nlp, text, dataset=None):
+    (doc,) = annotate(syntax_nlp, [Doc(nlp.vocab, words=text.split())])
+    doc._.dataset = dataset
+    return doc
+
+
+def test_the_tag_picks_the_annotation_style(style_model, syntax_nlp):
+    nlp, egs = style_model
+    assert nlp.get_pipe("cfa_ner").datasets == {"full": ["Disease"], "head": ["Disease"]}
+    scores = nlp.evaluate(egs)
+    assert scores["seqeval_per_dataset"]["full"]["f"] == 1.0
+    assert scores["seqeval_per_dataset"]["head"]["f"] == 1.0
+    assert scores["seqeval_macro_f"] == 1.0
+    text = "Treatment with cisplatin caused renal failure ."
+    full = nlp(parsed(nlp, syntax_nlp, text, "full"))
+    head = nlp(parsed(nlp, syntax_nlp, text, "head"))
+    assert [e.text for e in full.ents] == ["renal failure"]
+    assert [e.text for e in head.ents] == ["failure"]
+    assert full._.dataset == "full" and full.text == text + " "
+
+
+def test_unknown_and_missing_dataset_errors(style_model, syntax_nlp):
+    nlp, _ = style_model
+    with pytest.raises(ValueError, match=r"unknown dataset tag 'BC2GM'.*full, head"):
+        nlp(parsed(nlp, syntax_nlp, "No headache .", "BC2GM"))
+    with pytest.raises(ValueError, match=r"no dataset and the component no default.*full, head"):
+        nlp(parsed(nlp, syntax_nlp, "No headache ."))
+
+
+def test_default_dataset_set_when_loading(style_model, syntax_nlp, tmp_path):
+    nlp, _ = style_model
+    nlp.to_disk(tmp_path / "mtm")
+    loaded = spacy.load(tmp_path / "mtm", config={"components": {"cfa_ner": {"dataset": "head"}}})
+    assert loaded.get_pipe("cfa_ner").datasets == nlp.get_pipe("cfa_ner").datasets
+    doc = loaded(parsed(loaded, syntax_nlp, "Treatment with cisplatin caused renal failure ."))
+    assert doc._.dataset == "head" and [e.text for e in doc.ents] == ["failure"]
+
+
+def test_all_mode_writes_every_tag_into_spans(style_model, syntax_nlp):
+    nlp, _ = style_model
+    doc = nlp(parsed(nlp, syntax_nlp, "Treatment with cisplatin caused renal failure .", "all"))
+    found = sorted((s.text, s.label_, s._.dataset) for s in doc.spans["bioner"])
+    assert found == [("failure", "Disease", "head"), ("renal failure", "Disease", "full")]
+    # overlaps go to the first dataset of the preference order: alphabetical by default
+    assert [(e.text, e._.dataset) for e in doc.ents] == [("renal failure", None)]
+    nlp.get_pipe("cfa_ner").preference = ["head"]
+    doc = nlp(parsed(nlp, syntax_nlp, "Treatment with cisplatin caused renal failure .", "all"))
+    assert [e.text for e in doc.ents] == ["failure"]
+    nlp.get_pipe("cfa_ner").preference = []
+
+
+def test_decoding_only_emits_the_datasets_types(syntax_nlp):
+    """Two corpora over the same sentences, one annotating chemicals, the
+    other diseases: each tag yields only its own corpus's type."""
+    docs = []
+    for dataset, keep in (("chem", "Chemical"), ("dis", "Disease")):
+        for text, ents in SENTENCES:
+            words = text.split()
+            tags = ["O"] * len(words)
+            for start, end, label in ents:
+                if label == keep:
+                    tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+            doc = Doc(syntax_nlp.vocab, words=words, ents=tags)
+            doc._.dataset = dataset
+            docs.append(doc)
+    nlp, egs = train_mtm(syntax_nlp, list(annotate(syntax_nlp, docs)), steps=60)
+    ner = nlp.get_pipe("cfa_ner")
+    assert ner.datasets == {"chem": ["Chemical"], "dis": ["Disease"]}
+    assert ner.tag_mask("chem").tolist() == [tag in ("O", "B-Chemical", "I-Chemical") for tag in ner.tags]
+    for dataset, label in (("chem", "Chemical"), ("dis", "Disease")):
+        doc = nlp(parsed(nlp, syntax_nlp, "Acute hepatitis followed the use of halothane .", dataset))
+        assert {e.label_ for e in doc.ents} <= {label}
+    assert nlp.evaluate(egs)["seqeval_macro_f"] == 1.0
+
+
+@pytest.mark.parametrize("restrict", [True, False])
+def test_restricted_loss_hand_checked(restrict):
+    """Union of types {Chemical, Disease}; a "chem" doc, uniform scores over
+    the 5 tags. Restricted, the softmax is renormalised over O, B-/I-Chemical
+    (1/3 each) and the Disease tags get no gradient."""
+    from bioner_spacy.pipeline.cfa_ner import CFANER, DEFAULT_MODEL
+
+    nlp = spacy.blank("en")
+    model = spacy.registry.resolve({"model": DEFAULT_MODEL})["model"]
+    ner = CFANER(nlp.vocab, model, restrict_loss=restrict)
+    ner.cfg = {"labels": ["Chemical", "Disease"], "datasets": {"chem": ["Chemical"], "dis": ["Disease"]}}
+    assert ner.tags == ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    gold = Doc(nlp.vocab, words=["aspirin", "helps"], ents=["B-Chemical", "O"])
+    gold._.dataset = "chem"
+    probs = numpy.full((2, 5), 0.2, dtype="float32")
+    loss, (d,) = ner.get_loss([Example(without_entities(gold), gold)], [probs])
+    third = 1 / 3
+    if restrict:
+        expected = [[third, -2 * third, third, 0, 0], [-2 * third, third, third, 0, 0]]
+        assert loss == pytest.approx(2 * numpy.log(3), rel=1e-5)
+    else:
+        expected = [[0.2, -0.8, 0.2, 0.2, 0.2], [-0.8, 0.2, 0.2, 0.2, 0.2]]
+        assert loss == pytest.approx(2 * numpy.log(5), rel=1e-5)
+    numpy.testing.assert_allclose(d, expected, rtol=1e-5)
+
+
+def test_type_name_tags_round_trip(syntax_nlp, tmp_path):
+    nlp, egs = train_mtm(syntax_nlp, style_docs(syntax_nlp)[:6], tags="TN", steps=5)
+    nlp.to_disk(tmp_path / "tn")
+    loaded = spacy.load(tmp_path / "tn")
+    layer = next(n for n in loaded.get_pipe("cfa_ner").model.walk() if n.name == "dataset_tags")
+    assert layer.attrs["tags"] == "TN" and layer.attrs["dataset_types"] == {"full": ["Disease"]}
+    docs = [eg.predicted for eg in egs]
+    before = nlp.get_pipe("cfa_ner").predict(docs)
+    after = loaded.get_pipe("cfa_ner").predict([Doc(loaded.vocab).from_bytes(d.to_bytes()) for d in docs])
+    for a, b in zip(before, after):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_scores_by_dataset_hand_checked():
+    items = [
+        ("A", ["B-X", "O"], ["B-X", "O"]),
+        ("A", ["B-X", "I-X"], ["B-X", "O"]),  # wrong end: A has P = R = 1/2
+        ("B", ["O", "B-Y"], ["O", "B-Y"]),  # B perfect
+    ]
+    scores = scores_by_dataset(items)
+    assert scores["seqeval_per_dataset"]["A"]["f"] == pytest.approx(0.5)
+    assert scores["seqeval_per_dataset"]["B"]["f"] == pytest.approx(1.0)
+    assert scores["seqeval_macro_f"] == pytest.approx(0.75)
+    assert scores["seqeval_f"] == pytest.approx(2 / 3)  # micro: 2 of 3 right, both ways
+
+
+def test_corpus_shares():
+    assert corpus_shares({"a": 900, "b": 100}, 1.0) == {"a": 900, "b": 100}
+    flat = corpus_shares({"a": 900, "b": 100}, 1e6)
+    assert flat == {"a": 500, "b": 500}
+    assert corpus_shares({"a": 900, "b": 100}, 2.0) == {"a": 750, "b": 250}
+    with pytest.raises(ValueError, match="temperature"):
+        corpus_shares({"a": 1}, 0)
+
+
+def test_multi_corpus_reader(tmp_path):
+    nlp = spacy.blank("en")
+    for name, n in (("A", 6), ("B", 2)):
+        docbin = DocBin(store_user_data=True)
+        for i in range(n):
+            doc = Doc(nlp.vocab, words=[f"{name}{i}", "x"], ents=["B-T", "O"])
+            doc._.dataset = name
+            docbin.add(doc)
+        (tmp_path / name).mkdir()
+        docbin.to_disk(tmp_path / name / "train.spacy")
+    egs = list(create_multi_corpus(tmp_path, ["A", "B"], "train")(nlp))
+    assert [eg.reference._.dataset for eg in egs] == ["A"] * 6 + ["B"] * 2
+    assert all(eg.predicted._.dataset == eg.reference._.dataset and not eg.predicted.ents for eg in egs)
+    assert len(list(create_multi_corpus(tmp_path, ["A", "B"], "train", limit=1)(nlp))) == 2
+    flat = list(create_multi_corpus(tmp_path, ["A", "B"], "train", temperature=1e6)(nlp))
+    assert [eg.reference._.dataset for eg in flat].count("B") == 4  # each of B's two docs twice
+    with pytest.raises(FileNotFoundError, match="C/train.spacy"):
+        list(create_multi_corpus(tmp_path, ["A", "C"], "train")(nlp))
