@@ -44,3 +44,43 @@ def test_trf_config_trains_and_round_trips(tmp_path, syntax_nlp):
     a = nlp.get_pipe("cfa_ner").predict([eg.predicted for eg in train_examples])
     b = loaded.get_pipe("cfa_ner").predict([eg.predicted for eg in train_examples])
     numpy.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-6)
+
+
+def test_dataset_tags_are_added_word_pieces_of_the_transformer(tmp_path, syntax_nlp):
+    """configs/cfa_mtm_trf.cfg: the tags are one special token each inside the
+    transformer input, change every token's encoding, and survive saving."""
+    from spacy.tokens import Doc
+
+    from .test_multitask import style_docs
+
+    bert = build_tiny_bert(tmp_path / "tiny-bert")
+    config = load_config(
+        REPO / "configs" / "cfa_mtm_trf.cfg",
+        overrides={"components.cfa_ner.model.tok2vec.tok2vec.name": str(bert)},
+    )
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    train_examples = examples(style_docs(syntax_nlp))
+    nlp.initialize(lambda: train_examples)
+    ner = nlp.get_pipe("cfa_ner")
+    trf = next(n for n in ner.model.walk() if type(n).__name__ == "TransformerModel")
+    assert trf.tokenizer.tokenize("<full> fever </head>") == ["<full>", "fever", "</head>"]
+    assert trf.transformer.get_input_embeddings().weight.shape[0] == len(trf.tokenizer)
+
+    def middle(dataset):
+        doc = Doc(nlp.vocab, words=["fever"] * 31)
+        doc._.dataset = dataset
+        return ner.model.get_ref("tok2vec").predict([doc])[0][15]
+
+    assert not numpy.allclose(middle("full"), middle("head"))
+    optimizer = Adam(0.001)
+    for _ in range(3):
+        nlp.update(train_examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "trained")
+    loaded = spacy.load(tmp_path / "trained")
+    docs = [eg.predicted for eg in train_examples]
+    a = ner.predict(docs)
+    b = loaded.get_pipe("cfa_ner").predict(docs)
+    for x, y in zip(a, b):
+        numpy.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    tagged = list(loaded.pipe(docs))
+    assert all(d.text == eg.predicted.text for d, eg in zip(tagged, train_examples))

@@ -19,6 +19,12 @@ Variants (``tags``, seed 000's ablations):
 
 TN needs each dataset's entity types: the owning component sets them with
 ``set_dataset_types`` at initialisation; they are saved with the model.
+
+Over a transformer (``spacy-transformers.Tok2VecTransformer.v3`` inside the
+component, not a listener, so that the tagged docs are what it reads), the tag
+strings become added special tokens of its tokenizer, each one word piece with
+an embedding of its own (the embedding matrix grows at initialisation and is
+saved with the model).
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -93,9 +99,43 @@ def tag_all(model: Model, docs: List[Doc]) -> List[Tuple[Doc, int, int]]:
     return [tagged_doc(doc, model.attrs["tags"], model.attrs["dataset_types"]) for doc in docs]
 
 
+def all_tag_words(model: Model, docs: Optional[List[Doc]]) -> List[str]:
+    """Every tag string of the known datasets and of ``docs``' datasets."""
+    datasets = set(model.attrs["dataset_types"]) | {doc._.dataset for doc in docs or [] if doc._.dataset}
+    words = set()
+    for dataset in datasets:
+        types = model.attrs["dataset_types"].get(dataset)
+        if model.attrs["tags"] in ("TN", "TN+DN") and not types:
+            continue
+        before, after = tag_words(dataset, model.attrs["tags"], types)
+        words.update(before + after)
+    return sorted(words)
+
+
+def add_tag_tokens(model: Model, words: List[str]) -> None:
+    """Make each tag one added special token of every transformer inside
+    ``model`` (spacy-transformers' TransformerModel), growing its embeddings."""
+    for node in model.walk():
+        if type(node).__name__ != "TransformerModel" or not words:
+            continue
+        tokenizer, transformer = node.tokenizer, node.transformer
+        new = [w for w in words if w not in tokenizer.get_vocab()]
+        if new:
+            tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_additional_special_tokens=False)
+            # new rows drawn like the model's own initial embeddings, so that
+            # different tags differ from the start (mean resizing would make
+            # them near copies of one another)
+            try:
+                transformer.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            except TypeError:  # transformers < 4.46
+                transformer.resize_token_embeddings(len(tokenizer))
+
+
 def init(model: Model, X=None, Y=None) -> Model:
     tok2vec = model.layers[0]
-    tok2vec.initialize(X=[t[0] for t in tag_all(model, X)] if X else None)
+    tagged = [t[0] for t in tag_all(model, X)] if X else None
+    tok2vec.initialize(X=tagged)
+    add_tag_tokens(tok2vec, all_tag_words(model, X))
     if tok2vec.has_dim("nO"):
         model.set_dim("nO", tok2vec.get_dim("nO"), force=True)
     return model
