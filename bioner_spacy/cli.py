@@ -23,6 +23,7 @@ from . import __version__
 from .corpus.brat import AlignmentReport, brat_to_docs
 from .corpus.iob import dataset_name, iob_to_docs
 from .corpus.readers import read_docbin, without_entities
+from .extensions import ALL_DATASETS
 from .io import atomic_path
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
@@ -123,6 +124,7 @@ def assemble(
     name: str = typer.Option("bioner_cfa", help="Package name (meta.json); 'en_' is prefixed by spacy package"),
     version: str = typer.Option(__version__, help="Package version"),
     metrics: Optional[Path] = typer.Option(None, help="evaluate's JSON, stored in meta.json as performance"),
+    dataset: Optional[str] = typer.Option(None, help="Default dataset tag of a multi-task cfa_ner (a known dataset or 'all')"),
 ):
     """The pipeline users load: the syntax components (frozen, copied from the
     syntax pipeline) followed by the trained NER components."""
@@ -133,7 +135,13 @@ def assemble(
         fail(str(err))
     for component in trained_nlp.pipe_names:
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
-        nlp.add_pipe(component, name=new_name, source=trained_nlp)
+        pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)
+        if dataset is not None and hasattr(pipe, "default_dataset"):
+            known = list(pipe.datasets)
+            if dataset != ALL_DATASETS and dataset not in known:
+                fail(f"unknown dataset tag {dataset!r} for {component}: it knows {', '.join(known)} (or '{ALL_DATASETS}')")
+            pipe.default_dataset = dataset
+            nlp.get_pipe_config(new_name)["dataset"] = dataset
     nlp.meta.update(
         {
             "name": name,

@@ -252,3 +252,25 @@ def test_multi_corpus_reader(tmp_path):
     assert [eg.reference._.dataset for eg in flat].count("B") == 4  # each of B's two docs twice
     with pytest.raises(FileNotFoundError, match="C/train.spacy"):
         list(create_multi_corpus(tmp_path, ["A", "C"], "train")(nlp))
+
+
+def test_assemble_and_evaluate_per_dataset(style_model, syntax_nlp, tmp_path):
+    """`assemble --dataset` sets the default tag; `evaluate` on two corpora
+    scores each with its own tag."""
+    from .test_cli import cli
+
+    nlp, egs = style_model
+    nlp.to_disk(tmp_path / "trained")
+    bad = cli("assemble", tmp_path / "trained", tmp_path / "bad", "--syntax-pipeline", "none", "--dataset", "BC2GM")
+    assert bad.returncode == 1 and "unknown dataset tag 'BC2GM'" in bad.stderr and "full, head" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    cli("assemble", tmp_path / "trained", tmp_path / "mtm", "--syntax-pipeline", "none", "--dataset", "head", check=True)
+    assert spacy.load(tmp_path / "mtm").get_pipe("cfa_ner").default_dataset == "head"
+    for dataset in ("full", "head"):
+        docbin = DocBin(store_user_data=True, docs=[eg.reference for eg in egs if eg.reference._.dataset == dataset])
+        docbin.to_disk(tmp_path / f"{dataset}.spacy")
+    result = cli("evaluate", tmp_path / "mtm", tmp_path / "full.spacy", tmp_path / "head.spacy", "--stored-syntax",
+                 "--output", tmp_path / "scores.json", check=True)
+    assert "[full] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
+    assert "[head] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
+    assert "macro F1 over 2 datasets: 1.0000" in result.stdout
