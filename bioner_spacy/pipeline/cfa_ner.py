@@ -1,6 +1,7 @@
 """The ``cfa_ner`` component: a token tagger over the CFA architecture that
 writes ``doc.ents``. A thin class over its Thinc model, in the manner of
 spaCy's own tagger."""
+from functools import lru_cache
 from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -99,6 +100,20 @@ def trim_space(doc: Doc, start: int, end: int, label: str) -> Tuple[int, int, st
     while end > start and doc[end - 1].is_space:
         end -= 1
     return start, end, label
+
+
+@lru_cache(maxsize=256)
+def tags_of_types(tags: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> numpy.ndarray:
+    mask = numpy.asarray([types is None or tag == "O" or tag[2:] in types for tag in tags], dtype=bool)
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=16)
+def transitions_of(tags: Tuple[str, ...]) -> numpy.ndarray:
+    allowed = allowed_transitions(tags)
+    allowed.flags.writeable = False
+    return allowed
 
 
 class CFANER(TrainablePipe):
@@ -215,12 +230,10 @@ class CFANER(TrainablePipe):
         return dataset
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
-        """Which tags a doc of ``dataset`` may take: O and its own types' B/I."""
+        """Which tags a doc of ``dataset`` may take: O and its own types' B/I
+        (all tags for a dataset the model does not know). Read-only."""
         types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
-        if types is None:
-            return numpy.ones(len(self.tags), dtype=bool)
-        allowed = set(types)
-        return numpy.asarray([tag == "O" or tag[2:] in allowed for tag in self.tags], dtype=bool)
+        return tags_of_types(tuple(self.tags), None if types is None else tuple(types))
 
     def __call__(self, doc: Doc) -> Doc:
         return next(iter(self.pipe([doc])))
@@ -284,7 +297,7 @@ class CFANER(TrainablePipe):
         tags = self.tags
         log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
         log_probs[:, ~self.tag_mask(dataset)] = -numpy.inf
-        path = viterbi_bio(log_probs, allowed_transitions(tags))
+        path = viterbi_bio(log_probs, transitions_of(tuple(tags)))
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
         return [(s, e, label) for s, e, label in spans if s < e]
 
