@@ -3,6 +3,7 @@
 convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
 assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
+annotate raw text (text files, JSONL, brat folders) -> JSONL or brat .ann
 """
 import os
 import platform
@@ -209,6 +210,72 @@ def evaluate(
         with atomic_path(output) as tmp:
             srsly.write_json(tmp, scores)
     return scores
+
+
+@app.command()
+def annotate(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path (e.g. en_bioner_cfa)"),
+    inputs: List[Path] = typer.Argument(..., help="Text files, .jsonl files ({\"text\": ...} per line) or folders of .txt (brat)"),
+    output: Path = typer.Option(..., "--output", "-o", help="A .jsonl file, or a folder for --format brat"),
+    output_format: str = typer.Option("jsonl", "--format", help="jsonl (character offsets) or brat (NAME.txt + NAME.ann)"),
+    dataset: Optional[str] = typer.Option(None, help="Dataset tag for every doc (a JSONL \"dataset\" field wins); 'all' runs every tag"),
+    batch_size: int = typer.Option(64, help="Docs per batch"),
+    n_process: int = typer.Option(1, help="Worker processes"),
+):
+    """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
+    stderr and skipped, the others go on. The output appears only when every
+    input is done (written beside it, then moved into place)."""
+    from .annotate import read_inputs, write_brat, write_jsonl_line
+
+    if output_format not in ("jsonl", "brat"):
+        fail(f"unknown --format {output_format!r}: use jsonl or brat")
+    try:
+        nlp = spacy.load(pipeline)
+    except (ValueError, OSError) as err:
+        fail(f"cannot load pipeline {pipeline!r}: {err}")
+    known = {name: set(pipe.datasets) for name, pipe in nlp.pipeline if hasattr(pipe, "datasets")}
+    if dataset is not None and dataset != ALL_DATASETS:
+        for name, datasets in known.items():
+            if datasets and dataset not in datasets:
+                fail(f"unknown dataset tag {dataset!r}: {name} knows {', '.join(sorted(datasets))} (or '{ALL_DATASETS}')")
+    bad = []
+
+    def report(message: str) -> None:
+        bad.append(message)
+        typer.secho(f"skipped {message}", fg="yellow", err=True)
+
+    def docs_with_records():
+        for record in read_inputs(inputs, report):
+            doc = nlp.make_doc(record.text)
+            doc._.dataset = record.dataset or dataset
+            yield doc, record
+
+    n_docs = 0
+    try:
+        with atomic_path(output, directory=output_format == "brat") as tmp:
+            if output_format == "brat":
+                tmp.mkdir(parents=True, exist_ok=True)
+                names = set()
+            stream = open(tmp, "w", encoding="utf8") if output_format == "jsonl" else None
+            try:
+                annotated = nlp.pipe(docs_with_records(), as_tuples=True, batch_size=batch_size, n_process=n_process)
+                for doc, record in tqdm(annotated, desc="annotate", unit="doc", file=sys.stderr, mininterval=2):
+                    if stream is not None:
+                        write_jsonl_line(stream, record, doc)
+                    else:
+                        base, k = record.id, 1
+                        while record.id in names:
+                            k += 1
+                            record.id = f"{base}_{k}"
+                        names.add(record.id)
+                        write_brat(tmp, record, doc)
+                    n_docs += 1
+            finally:
+                if stream is not None:
+                    stream.close()
+    except (ValueError, FileNotFoundError) as err:
+        fail(f"{err} (nothing written to {output})")
+    typer.echo(f"{n_docs} docs -> {output}" + (f"; {len(bad)} inputs skipped (see above)" if bad else ""))
 
 
 def main() -> None:

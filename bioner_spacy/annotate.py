@@ -1,0 +1,119 @@
+"""Annotating raw text with a loaded pipeline: the inputs (plain text files,
+JSONL with a "text" field, folders of brat ``.txt`` files) read as a stream
+of records, and the outputs (JSONL with character offsets, or brat ``.ann``)
+written from the annotated docs.
+
+Inputs are read lazily, one record at a time, so memory does not grow with
+the input. A JSONL line that cannot be read is reported through ``on_error``
+(file, line, reason) and skipped; the other lines go on.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO
+
+from spacy.tokens import Doc
+
+from .extensions import ALL_SPANS_KEY
+
+ErrorHandler = Callable[[str], None]
+
+
+@dataclass
+class Record:
+    id: str  # a file name, or FILE:LINE / the JSONL "id"
+    text: str
+    dataset: Optional[str] = None
+
+
+def read_jsonl(path: Path, on_error: ErrorHandler) -> Iterator[Record]:
+    with path.open("r", encoding="utf8", errors="replace", newline="\n") as stream:
+        for line_no, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                on_error(f"{where}: not JSON ({err.msg} at column {err.colno})")
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                on_error(f"{where}: expected an object with a string \"text\" field")
+                continue
+            dataset = obj.get("dataset")
+            if dataset is not None and not isinstance(dataset, str):
+                on_error(f"{where}: \"dataset\" must be a string, got {dataset!r}")
+                continue
+            yield Record(str(obj.get("id", where)), obj["text"], dataset)
+
+
+def read_text(path: Path) -> Record:
+    return Record(path.name, path.read_text(encoding="utf8", errors="replace"))
+
+
+def read_inputs(paths: Iterable[Path], on_error: ErrorHandler) -> Iterator[Record]:
+    """Records of every input: a ``.jsonl`` file gives one per line, a folder
+    one per ``.txt`` file in it (a brat folder's texts), any other file one."""
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"input does not exist: {path}")
+        if path.is_dir():
+            texts = sorted(path.glob("*.txt"))
+            if not texts:
+                on_error(f"{path}: no .txt files in this folder")
+            for text_path in texts:
+                yield Record(text_path.stem, read_text(text_path).text)
+        elif path.suffix == ".jsonl":
+            yield from read_jsonl(path, on_error)
+        else:
+            yield read_text(path)
+
+
+def doc_entities(doc: Doc) -> List[Dict]:
+    """``doc.ents`` as character offsets."""
+    return [
+        {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
+        for e in doc.ents
+    ]
+
+
+def doc_record(record: Record, doc: Doc) -> Dict:
+    """One JSONL output line: the entities, the dataset tag used, and in
+    "all" mode every tag's entities with the tag that produced each."""
+    out = {"id": record.id, "dataset": doc._.dataset, "entities": doc_entities(doc)}
+    if ALL_SPANS_KEY in doc.spans:
+        out["spans"] = [
+            {"start": s.start_char, "end": s.end_char, "label": s.label_, "text": s.text, "dataset": s._.dataset}
+            for s in doc.spans[ALL_SPANS_KEY]
+        ]
+    return out
+
+
+def write_jsonl_line(stream: TextIO, record: Record, doc: Doc) -> None:
+    stream.write(json.dumps(doc_record(record, doc), ensure_ascii=False) + "\n")
+
+
+def brat_lines(doc: Doc) -> List[str]:
+    """``T1<TAB>LABEL START END<TAB>TEXT`` lines of ``doc.ents``; an entity's
+    text never holds a newline (brat's line format), so such spans are
+    written as fragments around it."""
+    lines = []
+    for i, ent in enumerate(doc.ents, start=1):
+        fragments, start = [], ent.start_char
+        for piece in ent.text.split("\n"):
+            if piece:
+                fragments.append((start, start + len(piece)))
+            start += len(piece) + 1
+        offsets = ";".join(f"{s} {e}" for s, e in fragments)
+        text = " ".join(doc.text[s:e] for s, e in fragments)
+        lines.append(f"T{i}\t{ent.label_} {offsets}\t{text}")
+    return lines
+
+
+def write_brat(folder: Path, record: Record, doc: Doc) -> None:
+    """NAME.txt (the text, unchanged) and NAME.ann in ``folder``."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.id) or "doc"
+    (folder / f"{name}.txt").write_text(doc.text, encoding="utf8")
+    lines = brat_lines(doc)
+    (folder / f"{name}.ann").write_text("".join(line + "\n" for line in lines), encoding="utf8")
