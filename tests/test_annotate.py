@@ -1,0 +1,143 @@
+"""The annotate CLI and the assembled pipeline on raw, hostile input."""
+import json
+import pickle
+
+import pytest
+import spacy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import SYNTAX_PIPELINE
+from .test_cfa_ner import train
+from .test_cli import cli
+
+TEXT = "Treatment with cisplatin caused renal failure."
+EXPECTED = [
+    {"start": 15, "end": 24, "label": "Chemical", "text": "cisplatin"},
+    {"start": 32, "end": 45, "label": "Disease", "text": "renal failure"},
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(syntax_nlp, tmp_path_factory):
+    """A toy cfa_ner (dataset "toy") behind the syntax components, on disk."""
+    from bioner_spacy.syntax.pipeline import load_syntax_pipeline
+
+    ner, _ = train(syntax_nlp, "dep", steps=60)
+    path = tmp_path_factory.mktemp("pipeline")
+    ner.to_disk(path / "ner")
+    full = load_syntax_pipeline(SYNTAX_PIPELINE)
+    full.add_pipe("cfa_ner", source=spacy.load(path / "ner"))
+    full.to_disk(path / "full")
+    return path / "full"
+
+
+@pytest.fixture(scope="module")
+def nlp(pipeline_dir):
+    return spacy.load(pipeline_dir)
+
+
+def test_annotate_jsonl_keeps_good_lines_and_reports_bad_ones(pipeline_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        json.dumps({"id": "a", "text": TEXT}) + "\n"
+        + "{not json\n"
+        + json.dumps({"text": 3}) + "\n"
+        + "\n"
+        + json.dumps({"text": "", "dataset": "toy"}) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", pipeline_dir, src, "-o", out, check=True)
+    assert f"{src}:2: not JSON" in result.stderr and f"{src}:3: expected an object" in result.stderr
+    assert "2 docs" in result.stdout and "2 inputs skipped" in result.stdout
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines == [
+        {"id": "a", "dataset": "toy", "entities": EXPECTED},
+        {"id": f"{src}:5", "dataset": "toy", "entities": []},
+    ]
+
+
+def test_annotate_brat_folder_to_brat(pipeline_dir, tmp_path):
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "d1.txt").write_text(TEXT)
+    (folder / "d1.ann").write_text("T1\tChemical 15 24\tcisplatin\n")  # gold beside it: ignored
+    out = tmp_path / "pred"
+    cli("annotate", pipeline_dir, folder, "-o", out, "--format", "brat", check=True)
+    assert sorted(p.name for p in out.iterdir()) == ["d1.ann", "d1.txt"]
+    assert (out / "d1.txt").read_text() == TEXT
+    assert (out / "d1.ann").read_text() == "T1\tChemical 15 24\tcisplatin\nT2\tDisease 32 45\trenal failure\n"
+
+
+def test_annotate_errors_write_nothing(pipeline_dir, tmp_path):
+    src = tmp_path / "a.txt"
+    src.write_text(TEXT)
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", pipeline_dir, src, "-o", out, "--dataset", "BC2GM")
+    assert result.returncode == 1 and "unknown dataset tag 'BC2GM'" in result.stderr and "toy" in result.stderr
+    result = cli("annotate", pipeline_dir, src, tmp_path / "missing.txt", "-o", out)
+    assert result.returncode == 1 and "missing.txt" in result.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_annotate_model_with_a_missing_file(pipeline_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(pipeline_dir, broken)
+    (broken / "cfa_ner" / "model").unlink()
+    src = tmp_path / "a.txt"
+    src.write_text(TEXT)
+    result = cli("annotate", broken, src, "-o", tmp_path / "out.jsonl")
+    assert result.returncode == 1 and "cannot load pipeline" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "\n\n\t", "Cisplatin\x00\x07 caused\u200b renal failure \u00e9\u4e2d .",
+     "<p>Treatment with <b>cisplatin</b> caused renal failure.</p>", "no boundaries at all " * 20],
+)
+def test_hostile_text_gives_valid_entities(nlp, text):
+    doc = nlp(text)
+    assert doc.text == text
+    for ent in doc.ents:
+        assert text[ent.start_char : ent.end_char] == ent.text and ent.text == ent.text.strip() and ent.text
+
+
+def test_long_document(nlp):
+    doc = nlp((TEXT + " ") * 2200)  # ~100,000 characters
+    assert len(doc.text) > 100_000
+    assert [(e.text, e.label_) for e in doc.ents[:2]] == [("cisplatin", "Chemical"), ("renal failure", "Disease")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_random_unicode(nlp, text):
+    doc = nlp(text)
+    assert doc.text == text
+    for ent in doc.ents:
+        assert text[ent.start_char : ent.end_char] == ent.text and ent.text == ent.text.strip() and ent.text
+
+
+def test_pickle_and_two_processes(nlp):
+    texts = [TEXT, "No headache was seen after caffeine.", ""]
+    expected = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    assert [(e["start"], e["end"], e["label"]) for e in EXPECTED] == expected[0]
+    again = pickle.loads(pickle.dumps(nlp))
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in again.pipe(texts)] == expected
+    parallel = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts, n_process=2)]
+    assert parallel == expected
+
+
+def test_displacy_renders_entities_and_the_span_group(nlp):
+    from spacy import displacy
+
+    html = displacy.render(nlp(TEXT), style="ent")
+    assert "cisplatin" in html and "Chemical" in html and "Disease" in html
+    doc = nlp.make_doc(TEXT)
+    doc._.dataset = "all"
+    doc = nlp(doc)
+    assert [(s.text, s._.dataset) for s in doc.spans["bioner"]] == [("cisplatin", "toy"), ("renal failure", "toy")]
+    html = displacy.render(doc, style="span", options={"spans_key": "bioner"})
+    assert "renal" in html and "Disease" in html
