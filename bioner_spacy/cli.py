@@ -36,6 +36,10 @@ app.add_typer(convert_app, name="convert")
 NO_SYNTAX = "none"
 
 
+def machine() -> str:
+    return " ".join(filter(None, [platform.machine(), platform.processor(), f"{len(os.sched_getaffinity(0))} cores"]))
+
+
 def fail(message: str) -> None:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(1)
@@ -196,7 +200,7 @@ def evaluate(
             "n_words": n_words,
             "words_per_second": n_words / seconds if seconds else None,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": " ".join(filter(None, [platform.machine(), platform.processor(), f"{len(os.sched_getaffinity(0))} cores"])),
+            "machine": machine(),
         }
     )
     typer.echo(f"{', '.join(map(str, data))}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
@@ -210,6 +214,51 @@ def evaluate(
         with atomic_path(output) as tmp:
             srsly.write_json(tmp, scores)
     return scores
+
+
+@app.command("evaluate-brat")
+def evaluate_brat(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path (with its own tokenizer and syntax components)"),
+    folder: Path = typer.Argument(..., help="brat folder: NAME.txt raw text + NAME.ann gold"),
+    dataset: Optional[str] = typer.Option(None, help="Dataset tag the docs are read with"),
+    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
+    batch_size: int = typer.Option(16),
+):
+    """End-to-end accuracy on raw text: the pipeline tokenises and parses the
+    .txt itself; predicted character spans are matched exactly against the
+    .ann entities (discontinuous ones by their full range), per type."""
+    from .corpus.brat import brat_files, read_ann, read_text
+    from .scoring import char_span_scores
+
+    try:
+        nlp = spacy.load(pipeline)
+        files = brat_files(folder)
+        texts = [read_text(txt) for txt in files]
+        gold = [{(e.start, e.end, e.label) for e in read_ann(txt.with_suffix(".ann"), text)} for txt, text in zip(files, texts)]
+    except (ValueError, OSError) as err:
+        fail(str(err))
+
+    def docs():
+        for text in texts:
+            doc = nlp.make_doc(text)
+            doc._.dataset = dataset
+            yield doc
+
+    start = time.perf_counter()
+    predicted = [
+        {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        for doc in nlp.pipe(tqdm(docs(), total=len(files), desc="evaluate", unit="doc", file=sys.stderr), batch_size=batch_size)
+    ]
+    seconds = time.perf_counter() - start
+    scores = char_span_scores(zip(gold, predicted))
+    scores.update({"pipeline": str(pipeline), "data": str(folder), "dataset": dataset, "n_docs": len(files),
+                   "seconds": round(seconds, 1), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine()})
+    typer.echo(f"{folder}: P {scores['span_p']:.4f} R {scores['span_r']:.4f} F1 {scores['span_f']:.4f} (exact character spans)")
+    for label, s in scores["span_per_type"].items():
+        typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")
+    if output is not None:
+        with atomic_path(output) as tmp:
+            srsly.write_json(tmp, scores)
 
 
 @app.command()

@@ -75,6 +75,32 @@ def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]
     return scores
 
 
+def prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def char_span_scores(docs: Iterable[Tuple[set, set]]) -> Dict[str, Any]:
+    """Exact-match P/R/F1 of (start_char, end_char, label) entities, micro
+    and per label, over (gold, predicted) sets per document: the measure for
+    raw text, where the pipeline's tokens are not the gold corpus's."""
+    counts: Dict[str, list] = defaultdict(lambda: [0, 0, 0])  # tp, predicted, gold
+    for gold, pred in docs:
+        for label in {e[2] for e in gold | pred}:
+            g = {e for e in gold if e[2] == label}
+            q = {e for e in pred if e[2] == label}
+            counts[label][0] += len(g & q)
+            counts[label][1] += len(q)
+            counts[label][2] += len(g)
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    micro = prf(*total)
+    return {
+        "span_p": micro["p"], "span_r": micro["r"], "span_f": micro["f"],
+        "span_per_type": {label: {**prf(*c), "support": c[2]} for label, c in sorted(counts.items())},
+    }
+
+
 def score_seqeval(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
     return scores_by_dataset(
         (example.reference._.dataset, doc_bio(example.reference), aligned_bio(example)) for example in examples

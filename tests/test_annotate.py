@@ -141,3 +141,27 @@ def test_displacy_renders_entities_and_the_span_group(nlp):
     assert [(s.text, s._.dataset) for s in doc.spans["bioner"]] == [("cisplatin", "toy"), ("renal failure", "toy")]
     html = displacy.render(doc, style="span", options={"spans_key": "bioner"})
     assert "renal" in html and "Disease" in html
+
+
+def test_char_span_scores_hand_checked():
+    from bioner_spacy.scoring import char_span_scores
+
+    gold = {(0, 7, "Chemical"), (20, 33, "Disease")}
+    pred = {(0, 7, "Chemical"), (26, 33, "Disease"), (40, 44, "Chemical")}
+    scores = char_span_scores([(gold, pred), (set(), set())])
+    assert scores["span_p"] == pytest.approx(1 / 3) and scores["span_r"] == pytest.approx(1 / 2)
+    assert scores["span_f"] == pytest.approx(0.4)
+    assert scores["span_per_type"]["Chemical"] == {"p": 0.5, "r": 1.0, "f": pytest.approx(2 / 3), "support": 1}
+    assert scores["span_per_type"]["Disease"]["f"] == 0.0
+
+
+def test_evaluate_brat_on_raw_text(pipeline_dir, tmp_path):
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "d1.txt").write_text(TEXT)
+    # the pipeline finds both; gold marks "failure" alone: 1 of 2 right
+    (folder / "d1.ann").write_text("T1\tChemical 15 24\tcisplatin\nT2\tDisease 38 45\tfailure\n")
+    result = cli("evaluate-brat", pipeline_dir, folder, "--output", tmp_path / "s.json", check=True)
+    assert "P 0.5000 R 0.5000 F1 0.5000" in result.stdout
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["span_per_type"]["Chemical"]["f"] == 1.0 and scores["n_docs"] == 1
