@@ -130,14 +130,22 @@ def assemble(
     version: str = typer.Option(__version__, help="Package version"),
     metrics: Optional[Path] = typer.Option(None, help="evaluate's JSON, stored in meta.json as performance"),
     dataset: Optional[str] = typer.Option(None, help="Default dataset tag of a multi-task cfa_ner (a known dataset or 'all')"),
+    tokenizer: str = typer.Option("syntax", help="'syntax' (the syntax pipeline's) or 'bio' (bioner.BioTokenizer.v1, for raw biomedical text)"),
 ):
     """The pipeline users load: the syntax components (frozen, copied from the
     syntax pipeline) followed by the trained NER components."""
+    if tokenizer not in ("syntax", "bio"):
+        fail(f"unknown --tokenizer {tokenizer!r}: use 'syntax' or 'bio'")
     try:
         nlp = base_pipeline(syntax_pipeline)
         trained_nlp = spacy.load(trained)
     except (ValueError, OSError) as err:
         fail(str(err))
+    if tokenizer == "bio":
+        from .tokenizer import BIO_TOKENIZER, create_bio_tokenizer
+
+        nlp.tokenizer = create_bio_tokenizer()(nlp)
+        nlp.config["nlp"]["tokenizer"] = {"@tokenizers": BIO_TOKENIZER}
     for component in trained_nlp.pipe_names:
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
         pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)
@@ -157,7 +165,10 @@ def assemble(
         }
     )
     if metrics is not None:
-        nlp.meta["performance"] = srsly.read_json(metrics)
+        scores = srsly.read_json(metrics)
+        nlp.meta["performance"] = scores
+        if scores.get("seqeval_per_dataset"):
+            nlp.meta["bioner_datasets"] = {name: {k: s[k] for k in ("p", "r", "f")} for name, s in scores["seqeval_per_dataset"].items()}
     with atomic_path(output, directory=True) as tmp:
         nlp.to_disk(tmp)
     typer.echo(f"{output}: {nlp.pipe_names}")

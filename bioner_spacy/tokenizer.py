@@ -39,7 +39,10 @@ def is_dropped_rule(chunk: str) -> bool:
     return (len(chunk) == 2 and chunk[0].isupper() and chunk[1] == ".") or chunk in MONTHS
 
 
-@registry.tokenizers("bioner.BioTokenizer.v1")
+BIO_TOKENIZER = "bioner.BioTokenizer.v1"
+
+
+@registry.tokenizers(BIO_TOKENIZER)
 def create_bio_tokenizer() -> Callable[[Language], Tokenizer]:
     default = registry.tokenizers.get("spacy.Tokenizer.v1")()
 

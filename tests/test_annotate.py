@@ -20,16 +20,22 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def pipeline_dir(syntax_nlp, tmp_path_factory):
-    """A toy cfa_ner (dataset "toy") behind the syntax components, on disk."""
-    from bioner_spacy.syntax.pipeline import load_syntax_pipeline
-
-    ner, _ = train(syntax_nlp, "dep", steps=60)
+    """A toy cfa_ner (dataset "toy") assembled behind the syntax components,
+    with the biomedical tokenizer and its scores in meta.json, on disk."""
+    ner, egs = train(syntax_nlp, "dep", steps=60)
     path = tmp_path_factory.mktemp("pipeline")
     ner.to_disk(path / "ner")
-    full = load_syntax_pipeline(SYNTAX_PIPELINE)
-    full.add_pipe("cfa_ner", source=spacy.load(path / "ner"))
-    full.to_disk(path / "full")
+    (path / "scores.json").write_text(json.dumps(ner.evaluate(egs)))
+    cli("assemble", path / "ner", path / "full", "--syntax-pipeline", SYNTAX_PIPELINE, "--tokenizer", "bio",
+        "--metrics", path / "scores.json", "--name", "bioner_toy", check=True)
     return path / "full"
+
+
+def test_assembled_pipeline(nlp):
+    assert nlp.pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "cfa_ner"]
+    assert [t.text for t in nlp.make_doc("IL-2/IL-2R")] == ["IL", "-", "2", "/", "IL", "-", "2R"]
+    assert nlp.meta["name"] == "bioner_toy" and nlp.meta["requirements"][0].startswith("bioner-spacy>=")
+    assert nlp.meta["bioner_datasets"] == {"toy": {"p": 1.0, "r": 1.0, "f": 1.0}}
 
 
 @pytest.fixture(scope="module")
