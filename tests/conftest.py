@@ -48,3 +48,24 @@ def corpus_file(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"corpus not found: {path} (set BIONER_CORPORA)")
     return path
+
+
+TOY_TEXT = "Treatment with cisplatin caused renal failure."
+
+
+@pytest.fixture(scope="session")
+def pipeline_dir(syntax_nlp, tmp_path_factory):
+    """A toy cfa_ner (dataset "toy") assembled behind the syntax components,
+    with the biomedical tokenizer and its scores in meta.json, on disk."""
+    import json
+
+    from .test_cfa_ner import train
+    from .test_cli import cli
+
+    ner, egs = train(syntax_nlp, "dep", steps=60)
+    path = tmp_path_factory.mktemp("pipeline")
+    ner.to_disk(path / "ner")
+    (path / "scores.json").write_text(json.dumps(ner.evaluate(egs)))
+    cli("assemble", path / "ner", path / "full", "--syntax-pipeline", SYNTAX_PIPELINE, "--tokenizer", "bio",
+        "--metrics", path / "scores.json", "--name", "bioner_toy", check=True)
+    return path / "full"

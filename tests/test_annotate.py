@@ -7,11 +7,9 @@ import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import SYNTAX_PIPELINE
-from .test_cfa_ner import train
+from .conftest import TOY_TEXT as TEXT
 from .test_cli import cli
 
-TEXT = "Treatment with cisplatin caused renal failure."
 EXPECTED = [
     {"start": 15, "end": 24, "label": "Chemical", "text": "cisplatin"},
     {"start": 32, "end": 45, "label": "Disease", "text": "renal failure"},
@@ -19,16 +17,8 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def pipeline_dir(syntax_nlp, tmp_path_factory):
-    """A toy cfa_ner (dataset "toy") assembled behind the syntax components,
-    with the biomedical tokenizer and its scores in meta.json, on disk."""
-    ner, egs = train(syntax_nlp, "dep", steps=60)
-    path = tmp_path_factory.mktemp("pipeline")
-    ner.to_disk(path / "ner")
-    (path / "scores.json").write_text(json.dumps(ner.evaluate(egs)))
-    cli("assemble", path / "ner", path / "full", "--syntax-pipeline", SYNTAX_PIPELINE, "--tokenizer", "bio",
-        "--metrics", path / "scores.json", "--name", "bioner_toy", check=True)
-    return path / "full"
+def nlp(pipeline_dir):
+    return spacy.load(pipeline_dir)
 
 
 def test_assembled_pipeline(nlp):
@@ -36,11 +26,6 @@ def test_assembled_pipeline(nlp):
     assert [t.text for t in nlp.make_doc("IL-2/IL-2R")] == ["IL", "-", "2", "/", "IL", "-", "2R"]
     assert nlp.meta["name"] == "bioner_toy" and nlp.meta["requirements"][0].startswith("bioner-spacy>=")
     assert nlp.meta["bioner_datasets"] == {"toy": {"p": 1.0, "r": 1.0, "f": 1.0}}
-
-
-@pytest.fixture(scope="module")
-def nlp(pipeline_dir):
-    return spacy.load(pipeline_dir)
 
 
 def test_annotate_jsonl_keeps_good_lines_and_reports_bad_ones(pipeline_dir, tmp_path):
