@@ -56,6 +56,15 @@ def write_docbin(docs, output: Path, desc: str = "docs") -> int:
     return len(docbin)
 
 
+def load_pipeline(name) -> "spacy.language.Language":
+    """spacy.load, or exit with an error naming the pipeline: a missing,
+    truncated or corrupt file in a model folder raises all kinds of errors."""
+    try:
+        return spacy.load(name)
+    except Exception as err:  # noqa: BLE001 - reported, not swallowed
+        fail(f"cannot load pipeline {str(name)!r}: {type(err).__name__}: {err}")
+
+
 def base_pipeline(syntax_pipeline: str):
     if syntax_pipeline == NO_SYNTAX:
         return spacy.blank("en")
@@ -138,9 +147,9 @@ def assemble(
         fail(f"unknown --tokenizer {tokenizer!r}: use 'syntax' or 'bio'")
     try:
         nlp = base_pipeline(syntax_pipeline)
-        trained_nlp = spacy.load(trained)
-    except (ValueError, OSError) as err:
+    except ValueError as err:
         fail(str(err))
+    trained_nlp = load_pipeline(trained)
     if tokenizer == "bio":
         from .tokenizer import BIO_TOKENIZER, create_bio_tokenizer
 
@@ -184,8 +193,8 @@ def evaluate(
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
     tokens; each doc keeps its dataset, which picks its tag."""
+    nlp = load_pipeline(pipeline)
     try:
-        nlp = spacy.load(pipeline)
         gold = [doc for path in data for doc in read_docbin(path, nlp)]
     except (ValueError, OSError, FileNotFoundError) as err:
         fail(str(err))
@@ -241,8 +250,8 @@ def evaluate_brat(
     from .corpus.brat import brat_files, read_ann, read_text
     from .scoring import char_span_scores
 
+    nlp = load_pipeline(pipeline)
     try:
-        nlp = spacy.load(pipeline)
         files = brat_files(folder)
         texts = [read_text(txt) for txt in files]
         gold = [{(e.start, e.end, e.label) for e in read_ann(txt.with_suffix(".ann"), text)} for txt, text in zip(files, texts)]
@@ -289,10 +298,7 @@ def annotate(
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
-    try:
-        nlp = spacy.load(pipeline)
-    except (ValueError, OSError) as err:
-        fail(f"cannot load pipeline {pipeline!r}: {err}")
+    nlp = load_pipeline(pipeline)
     known = {name: set(pipe.datasets) for name, pipe in nlp.pipeline if hasattr(pipe, "datasets")}
     if dataset is not None and dataset != ALL_DATASETS:
         for name, datasets in known.items():

@@ -100,9 +100,9 @@ def fmt(value):
 def render(results, datasets, command):
     by_name = {r["name"]: r for r in results}
     stm = {d: by_name.get(f"STM-{d}", {}).get("per_dataset", {}).get(d) for d in datasets}
+    first = next(iter(results))
     mtm = by_name.get("MTM-DN", {}).get("per_dataset", {})
     dm = by_name.get("DM", {}).get("per_dataset", {})
-    first = next(iter(results))
     lines = [
         "## Fully shared multi-task learning with dataset tags (seed 000)",
         "",
@@ -155,10 +155,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--no-variants", action="store_true")
+    parser.add_argument("--only", nargs="+", default=None, help="run only the cells whose name starts with one of these (e.g. STM MTM-DN)")
     parser.add_argument("--work", default="multitask")
     parser.add_argument("--output", default="docs/multitask.md")
     args = parser.parse_args()
     todo = cells(args.datasets, variants=not args.no_variants)
+    if args.only:
+        todo = [cell for cell in todo if cell[0].startswith(tuple(args.only))]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda cell: run_cell(args, *cell), todo))
     command = "python " + " ".join(["scripts/multitask.py"] + sys.argv[1:])

@@ -71,12 +71,17 @@ def test_annotate_errors_write_nothing(pipeline_dir, tmp_path):
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
-def test_annotate_model_with_a_missing_file(pipeline_dir, tmp_path):
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_annotate_model_with_a_broken_file(pipeline_dir, tmp_path, damage):
     import shutil
 
     broken = tmp_path / "broken"
     shutil.copytree(pipeline_dir, broken)
-    (broken / "cfa_ner" / "model").unlink()
+    weights = broken / "cfa_ner" / "model"
+    if damage == "missing":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     src = tmp_path / "a.txt"
     src.write_text(TEXT)
     result = cli("annotate", broken, src, "-o", tmp_path / "out.jsonl")
