@@ -281,8 +281,8 @@ def evaluate_brat(
             srsly.write_json(tmp, scores)
 
 
-@app.command()
-def annotate(
+@app.command("annotate")
+def annotate_files(
     pipeline: str = typer.Argument(..., help="Pipeline name or path (e.g. en_bioner_cfa)"),
     inputs: List[Path] = typer.Argument(..., help="Text files, .jsonl files ({\"text\": ...} per line) or folders of .txt (brat)"),
     output: Path = typer.Option(..., "--output", "-o", help="A .jsonl file, or a folder for --format brat"),
