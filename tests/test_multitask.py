@@ -250,6 +250,8 @@ def test_multi_corpus_reader(tmp_path):
     assert len(list(create_multi_corpus(tmp_path, ["A", "B"], "train", limit=1)(nlp))) == 2
     flat = list(create_multi_corpus(tmp_path, ["A", "B"], "train", temperature=1e6)(nlp))
     assert [eg.reference._.dataset for eg in flat].count("B") == 4  # each of B's two docs twice
+    with pytest.raises(ValueError, match="must be a non-empty list of names, got '\\[A\\]'"):
+        create_multi_corpus(tmp_path, "[A]", "train")
     with pytest.raises(FileNotFoundError, match="C/train.spacy"):
         list(create_multi_corpus(tmp_path, ["A", "C"], "train")(nlp))
 

@@ -88,8 +88,11 @@ def create_multi_corpus(
     temperature: sampling rule, see ``corpus_shares`` (1.0 = concatenation,
         the rule of seed 000); the resampling is fixed by ``seed``.
     """
-    if not datasets:
-        raise ValueError("bioner.MultiCorpus.v1: no datasets given")
+    if isinstance(datasets, str) or not datasets:
+        raise ValueError(
+            f"bioner.MultiCorpus.v1: datasets must be a non-empty list of names, got {datasets!r} "
+            f"(on the command line: --bioner.datasets '[\"NCBI-disease\", \"BC2GM\"]')"
+        )
 
     def read(nlp: Language) -> Iterator[Example]:
         docs = {name: list(read_docbin(Path(corpus_dir) / name / f"{split}.spacy", nlp, limit)) for name in datasets}
