@@ -111,9 +111,14 @@ def brat_lines(doc: Doc) -> List[str]:
     return lines
 
 
-def write_brat(folder: Path, record: Record, doc: Doc) -> None:
+def brat_name(record_id: str) -> str:
+    """A file name for a record: its id with anything but letters, digits,
+    "-", "_" and "." replaced."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in record_id).lstrip(".") or "doc"
+
+
+def write_brat(folder: Path, name: str, doc: Doc) -> None:
     """NAME.txt (the text, unchanged) and NAME.ann in ``folder``."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.id) or "doc"
     (folder / f"{name}.txt").write_text(doc.text, encoding="utf8")
     lines = brat_lines(doc)
     (folder / f"{name}.ann").write_text("".join(line + "\n" for line in lines), encoding="utf8")

@@ -163,10 +163,11 @@ def assemble(
     for component in trained_nlp.pipe_names:
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
         pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)
-        if dataset is not None and hasattr(pipe, "default_dataset"):
-            known = list(pipe.datasets)
-            if dataset != ALL_DATASETS and dataset not in known:
-                fail(f"unknown dataset tag {dataset!r} for {component}: it knows {', '.join(known)} (or '{ALL_DATASETS}')")
+        if dataset is not None and hasattr(pipe, "require_dataset"):
+            try:
+                pipe.require_dataset(dataset)
+            except ValueError as err:
+                fail(str(err))
             pipe.default_dataset = dataset
             nlp.get_pipe_config(new_name)["dataset"] = dataset
     nlp.meta.update(
@@ -299,16 +300,21 @@ def annotate_files(
     """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
     stderr and skipped, the others go on. The output appears only when every
     input is done (written beside it, then moved into place)."""
-    from .annotate import read_inputs, write_brat, write_jsonl_line
+    from .annotate import brat_name, read_inputs, write_brat, write_jsonl_line
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
     nlp = load_pipeline(pipeline)
-    known = {name: set(pipe.datasets) for name, pipe in nlp.pipeline if hasattr(pipe, "datasets")}
-    if dataset is not None and dataset != ALL_DATASETS:
-        for name, datasets in known.items():
-            if datasets and dataset not in datasets:
-                fail(f"unknown dataset tag {dataset!r}: {name} knows {', '.join(sorted(datasets))} (or '{ALL_DATASETS}')")
+    checkers = [pipe.require_dataset for _, pipe in nlp.pipeline if hasattr(pipe, "require_dataset")]
+
+    def check_dataset(name: Optional[str]) -> None:
+        for check in checkers if name is not None else []:
+            check(name)
+
+    try:
+        check_dataset(dataset)
+    except ValueError as err:
+        fail(str(err))
     bad = []
 
     def report(message: str) -> None:
@@ -317,6 +323,11 @@ def annotate_files(
 
     def docs_with_records():
         for record in read_inputs(inputs, report):
+            try:
+                check_dataset(record.dataset)
+            except ValueError as err:
+                report(f"{record.id}: {err}")
+                continue
             doc = nlp.make_doc(record.text)
             doc._.dataset = record.dataset or dataset
             yield doc, record
@@ -334,12 +345,12 @@ def annotate_files(
                     if stream is not None:
                         write_jsonl_line(stream, record, doc)
                     else:
-                        base, k = record.id, 1
-                        while record.id in names:
+                        name, k = brat_name(record.id), 1
+                        while name in names:
                             k += 1
-                            record.id = f"{base}_{k}"
-                        names.add(record.id)
-                        write_brat(tmp, record, doc)
+                            name = f"{brat_name(record.id)}_{k}"
+                        names.add(name)
+                        write_brat(tmp, name, doc)
                     n_docs += 1
             finally:
                 if stream is not None:

@@ -9,7 +9,9 @@ ALL_SPANS_KEY = "bioner"
 
 
 def span_dataset(span: Span):
-    """The dataset tag that produced a span of ``doc.spans["bioner"]`` (its ``id_``)."""
+    """The dataset tag that produced a span of ``doc.spans["bioner"]`` (its
+    ``id_``). On other spans it is their ``id_`` too, whatever that means
+    there (an entity ruler's pattern id, say), or None."""
     return span.id_ or None
 
 

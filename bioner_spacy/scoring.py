@@ -7,9 +7,9 @@ comparable when the pipeline tokenises differently from the gold corpus.
 
 Besides the micro scores over everything, each dataset (``doc._.dataset`` of
 the reference) is scored on its own, with its own tag, and
-``seqeval_macro_f`` is the mean of the per-dataset F1: the model selection
-score of a multi-corpus training run. With one dataset it equals
-``seqeval_f``.
+``seqeval_macro_f`` is the mean of the per-dataset F1 over the datasets
+with gold entities: the model selection score of a multi-corpus training
+run. With one dataset it equals ``seqeval_f``.
 """
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -71,7 +71,10 @@ def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]
         s = seqeval_scores(*groups[dataset])
         per_dataset[dataset] = {"p": s["seqeval_p"], "r": s["seqeval_r"], "f": s["seqeval_f"], "per_type": s["seqeval_per_type"]}
     scores["seqeval_per_dataset"] = per_dataset
-    scores["seqeval_macro_f"] = sum(d["f"] for d in per_dataset.values()) / len(per_dataset)
+    # a dataset without gold entities has no F1 to average (its predictions
+    # still count in the micro scores)
+    scored = [d["f"] for d in per_dataset.values() if any(t["support"] for t in d["per_type"].values())]
+    scores["seqeval_macro_f"] = sum(scored) / len(scored) if scored else 0.0
     return scores
 
 

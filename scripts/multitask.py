@@ -15,12 +15,11 @@ exists is not run again. Corpora: `python scripts/convert_corpora.py`.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -163,7 +162,10 @@ def main() -> None:
     if args.only:
         todo = [cell for cell in todo if cell[0].startswith(tuple(args.only))]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda cell: run_cell(args, *cell), todo))
+        list(pool.map(lambda cell: run_cell(args, *cell), todo))
+    # the tables show every finished cell of this work folder, not only this run's
+    finished = [Path(args.work) / "metrics" / f"{name}.json" for name, _, _ in cells(args.datasets)]
+    results = [json.loads(path.read_text()) for path in finished if path.exists()]
     command = "python " + " ".join(["scripts/multitask.py"] + sys.argv[1:])
     Path(args.output).write_text(render(results, args.datasets, command))
     print(f"wrote {args.output}")

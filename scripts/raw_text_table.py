@@ -30,7 +30,9 @@ def main() -> None:
     m = Path(args.metrics)
     raw_spacy, raw, iob = load(m / "mtm/jnlpba-raw.json"), load(m / "mtm/jnlpba-raw-bio-tokenizer.json"), load(m / "mtm/jnlpba-iob.json")
     tok_bio, tok_spacy = load(m / "tokenizers/bio.json"), load(m / "tokenizers/syntax.json")
-    first = next(s for s in (raw_spacy, iob, tok_bio) if s)
+    first = next((s for s in (raw_spacy, iob, tok_bio) if s), None)
+    if first is None:
+        raise SystemExit(f"no metrics under {m}/mtm or {m}/tokenizers: run `spacy project run evaluate-raw` first")
     lines = [
         "## Raw text against pre-tokenised text: JNLPBA test through the packaged pipeline",
         "",

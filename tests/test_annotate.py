@@ -36,11 +36,13 @@ def test_annotate_jsonl_keeps_good_lines_and_reports_bad_ones(pipeline_dir, tmp_
         + json.dumps({"text": 3}) + "\n"
         + "\n"
         + json.dumps({"text": "", "dataset": "toy"}) + "\n"
+        + json.dumps({"id": "u", "text": TEXT, "dataset": "BC2GM"}) + "\n"
     )
     out = tmp_path / "out.jsonl"
     result = cli("annotate", pipeline_dir, src, "-o", out, check=True)
     assert f"{src}:2: not JSON" in result.stderr and f"{src}:3: expected an object" in result.stderr
-    assert "2 docs" in result.stdout and "2 inputs skipped" in result.stdout
+    assert "u: [cfa_ner] unknown dataset tag 'BC2GM'" in result.stderr
+    assert "2 docs" in result.stdout and "3 inputs skipped" in result.stdout
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines == [
         {"id": "a", "dataset": "toy", "entities": EXPECTED},
@@ -58,6 +60,14 @@ def test_annotate_brat_folder_to_brat(pipeline_dir, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["d1.ann", "d1.txt"]
     assert (out / "d1.txt").read_text() == TEXT
     assert (out / "d1.ann").read_text() == "T1\tChemical 15 24\tcisplatin\nT2\tDisease 32 45\trenal failure\n"
+
+
+def test_annotate_brat_names_never_collide(pipeline_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": TEXT}) + "\n" for i in ("a/b", "a_b", "a/b")))
+    out = tmp_path / "pred"
+    cli("annotate", pipeline_dir, src, "-o", out, "--format", "brat", check=True)
+    assert sorted(p.name for p in out.glob("*.ann")) == ["a_b.ann", "a_b_2.ann", "a_b_3.ann"]
 
 
 def test_annotate_errors_write_nothing(pipeline_dir, tmp_path):

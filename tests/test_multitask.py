@@ -45,6 +45,7 @@ def test_type_name_variants():
         ["<Species>", "<linnaeus>"], ["</linnaeus>", "</Species>"])
     with pytest.raises(ValueError, match="entity types of dataset 'linnaeus'"):
         tag_words("linnaeus", "TN", None)
+    assert tag_words("empty", "TN", []) == (["<O>"], ["</O>"])  # a corpus without entities
 
 
 def test_tagged_doc_with_type_names():
@@ -141,7 +142,7 @@ def test_all_mode_writes_every_tag_into_spans(style_model, syntax_nlp):
     doc = nlp(parsed(nlp, syntax_nlp, "Treatment with cisplatin caused renal failure .", "all"))
     found = sorted((s.text, s.label_, s._.dataset) for s in doc.spans["bioner"])
     assert found == [("failure", "Disease", "head"), ("renal failure", "Disease", "full")]
-    # overlaps go to the first dataset of the preference order: alphabetical by default
+    # no preference: the longer span wins the overlap
     assert [(e.text, e._.dataset) for e in doc.ents] == [("renal failure", None)]
     nlp.get_pipe("cfa_ner").preference = ["head"]
     doc = nlp(parsed(nlp, syntax_nlp, "Treatment with cisplatin caused renal failure .", "all"))
@@ -169,7 +170,7 @@ def test_decoding_only_emits_the_datasets_types(syntax_nlp):
     assert ner.tag_mask("chem").tolist() == [tag in ("O", "B-Chemical", "I-Chemical") for tag in ner.tags]
     for dataset, label in (("chem", "Chemical"), ("dis", "Disease")):
         doc = nlp(parsed(nlp, syntax_nlp, "Acute hepatitis followed the use of halothane .", dataset))
-        assert {e.label_ for e in doc.ents} <= {label}
+        assert {e.label_ for e in doc.ents} == {label}
     assert nlp.evaluate(egs)["seqeval_macro_f"] == 1.0
 
 
@@ -212,6 +213,17 @@ def test_type_name_tags_round_trip(syntax_nlp, tmp_path):
         numpy.testing.assert_array_equal(a, b)
 
 
+def test_all_on_a_model_without_datasets(syntax_nlp):
+    """A model trained on docs without ``doc._.dataset``: "all" is a plain run."""
+    docs = style_docs(syntax_nlp)[:6]
+    for doc in docs:
+        doc._.dataset = None
+    nlp, egs = train_mtm(syntax_nlp, docs, tags="none", steps=60)
+    assert nlp.get_pipe("cfa_ner").datasets == {}
+    doc = nlp(parsed(nlp, syntax_nlp, "Treatment with cisplatin caused renal failure .", "all"))
+    assert [e.text for e in doc.ents] == ["renal failure"]
+
+
 def test_scores_by_dataset_hand_checked():
     items = [
         ("A", ["B-X", "O"], ["B-X", "O"]),
@@ -223,6 +235,9 @@ def test_scores_by_dataset_hand_checked():
     assert scores["seqeval_per_dataset"]["B"]["f"] == pytest.approx(1.0)
     assert scores["seqeval_macro_f"] == pytest.approx(0.75)
     assert scores["seqeval_f"] == pytest.approx(2 / 3)  # micro: 2 of 3 right, both ways
+    # a dataset without gold entities has no F1 to average
+    scores = scores_by_dataset(items + [("C", ["O"], ["O"])])
+    assert scores["seqeval_macro_f"] == pytest.approx(0.75) and "C" in scores["seqeval_per_dataset"]
 
 
 def test_corpus_shares():

@@ -55,9 +55,9 @@ def tag_words(
         return [f"<{dataset}>"], [f"</{dataset}>"]
     if variant == "DN-begin":
         return [f"<{dataset}>"], []
-    if not types:
+    if types is None:
         raise ValueError(f"Dataset tag variant {variant!r} needs the entity types of dataset {dataset!r}, and none are known")
-    name = type_name(types)
+    name = type_name(types) or "O"  # a dataset without entities
     if variant == "TN":
         return [f"<{name}>"], [f"</{name}>"]
     return [f"<{name}>", f"<{dataset}>"], [f"</{dataset}>", f"</{name}>"]
@@ -105,7 +105,7 @@ def all_tag_words(model: Model, docs: Optional[List[Doc]]) -> List[str]:
     words = set()
     for dataset in datasets:
         types = model.attrs["dataset_types"].get(dataset)
-        if model.attrs["tags"] in ("TN", "TN+DN") and not types:
+        if model.attrs["tags"] in ("TN", "TN+DN") and types is None:
             continue
         before, after = tag_words(dataset, model.attrs["tags"], types)
         words.update(before + after)

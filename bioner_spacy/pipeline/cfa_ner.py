@@ -85,8 +85,8 @@ def make_cfa_ner(
     restrict_loss: a doc of dataset T is trained with the softmax renormalised
         over T's own tags, so a corpus is never taught that another corpus's
         entity types are "O" (decoding is always restricted to T's types).
-    preference: in "all" mode, the order in which datasets win overlaps in
-        ``doc.ents`` (datasets not listed follow, alphabetically).
+    preference: in "all" mode, the datasets whose spans win overlaps in
+        ``doc.ents``, in order; among the others, longer spans win.
     """
     return CFANER(
         nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, preference=preference, scorer=scorer
@@ -125,8 +125,9 @@ class CFANER(TrainablePipe):
     decoded. With the dataset "all", every known dataset is run: all their
     entities go to ``doc.spans["bioner"]``, each span's ``id_`` (and
     ``span._.dataset``) naming the dataset that produced it, and ``doc.ents``
-    takes the non-overlapping ones, by ``preference`` order of the dataset,
-    then longer first, then earlier.
+    takes the non-overlapping ones: spans of the datasets in ``preference``
+    first, in that order; then longer spans first, then earlier, then by
+    dataset name.
     """
 
     def __init__(
@@ -211,7 +212,7 @@ class CFANER(TrainablePipe):
     def dataset_of(self, doc: Doc) -> Optional[str]:
         """The dataset whose tag and entity types a doc is read with:
         ``doc._.dataset``, else the component's default, else the model's only
-        dataset. None for a model that knows no datasets."""
+        dataset. None for a model that knows no datasets ("all" included)."""
         known = self.cfg.get("datasets", {})
         dataset = doc._.dataset or self.default_dataset
         if dataset is None:
@@ -222,12 +223,18 @@ class CFANER(TrainablePipe):
                     f"'{ALL_DATASETS}' or one of: {', '.join(known)}"
                 )
             return next(iter(known), None)
+        self.require_dataset(dataset)
+        return dataset if known else None
+
+    def require_dataset(self, dataset: str) -> None:
+        """Raise a ValueError naming the known datasets unless ``dataset`` is
+        one of them or "all" (any name passes a model that knows none)."""
+        known = self.cfg.get("datasets", {})
         if dataset != ALL_DATASETS and known and dataset not in known:
             raise ValueError(
                 f"[{self.name}] unknown dataset tag {dataset!r}: this model knows "
                 f"{', '.join(known)} (or '{ALL_DATASETS}' to run them all)"
             )
-        return dataset
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which tags a doc of ``dataset`` may take: O and its own types' B/I
@@ -276,7 +283,7 @@ class CFANER(TrainablePipe):
         doc._.dataset = ALL_DATASETS
         doc.spans[ALL_SPANS_KEY] = spans
         rank = {name: i for i, name in enumerate(self.preference)}
-        order = sorted(spans, key=lambda s: (rank.get(s.id_, len(rank)), s.id_, -len(s), s.start))
+        order = sorted(spans, key=lambda s: (rank.get(s.id_, len(rank)), -len(s), s.start, s.id_))
         taken = numpy.zeros(len(doc), dtype=bool)
         ents = []
         for span in order:
