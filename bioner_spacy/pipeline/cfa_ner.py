@@ -258,8 +258,9 @@ class CFANER(TrainablePipe):
         tagged = [(doc, self.dataset_of(doc)) for doc in docs]
         single = [(doc, d) for doc, d in tagged if d != ALL_DATASETS]
         if single:
-            batch = [doc for doc, _ in single]
-            self.set_annotations(batch, self.predict_as(batch, [d for _, d in single]))
+            batch, datasets = [doc for doc, _ in single], [d for _, d in single]
+            for doc, doc_scores, dataset in zip(batch, self.predict_as(batch, datasets), datasets):
+                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset))
         for doc, dataset in tagged:
             if dataset == ALL_DATASETS:
                 self.annotate_all(doc)
@@ -308,10 +309,13 @@ class CFANER(TrainablePipe):
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
         return [(s, e, label) for s, e, label in spans if s < e]
 
+    @staticmethod
+    def set_doc_ents(doc: Doc, spans: List[Tuple[int, int, str]]) -> None:
+        doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
+
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         for doc, doc_scores in zip(docs, scores):
-            spans = self.decode(doc, doc_scores, self.dataset_of(doc))
-            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
+            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc)))
 
     def update(
         self,
