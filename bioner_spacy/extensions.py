@@ -1,11 +1,17 @@
 """Custom attributes that bioner-spacy keeps on spaCy objects."""
+from typing import List, Optional, Sequence, Tuple
+
 from spacy.tokens import Doc, Span
 
 DATASET_ATTR = "dataset"
+FRAGMENTS_ATTR = "fragments"
 # The dataset setting that runs every dataset tag a model knows, and the
 # span group where that writes their entities.
 ALL_DATASETS = "all"
 ALL_SPANS_KEY = "bioner"
+# The span group of every entity, nested and discontinuous ones included
+# (gold from brat, predicted by grid_ner).
+GRID_SPANS_KEY = "bioner_grid"
 
 
 def span_dataset(span: Span):
@@ -15,9 +21,37 @@ def span_dataset(span: Span):
     return span.id_ or None
 
 
+def _fragments_key(span: Span) -> tuple:
+    return ("bioner.fragments", span.start, span.end, span.label_, span.id_)
+
+
+def get_fragments(span: Span) -> List[Tuple[int, int]]:
+    """The (start, end) token ranges an entity is made of: several for a
+    discontinuous entity (its span covers the full range), else the span's own."""
+    stored = span.doc.user_data.get(_fragments_key(span))
+    return [tuple(f) for f in stored] if stored else [(span.start, span.end)]
+
+
+def set_fragments(span: Span, ranges: Optional[Sequence[Tuple[int, int]]]) -> None:
+    """Record the fragments of a span (kept in ``doc.user_data``, keyed by
+    the span's range, label and id; None forgets them)."""
+    key = _fragments_key(span)
+    if ranges is None:
+        span.doc.user_data.pop(key, None)
+        return
+    ranges = sorted((int(s), int(e)) for s, e in ranges)
+    if not ranges or ranges[0][0] != span.start or ranges[-1][1] != span.end or any(s >= e for s, e in ranges):
+        raise ValueError(f"fragments {ranges} do not span {span.start}-{span.end} ({span.text!r})")
+    if ranges == [(span.start, span.end)]:
+        span.doc.user_data.pop(key, None)
+    else:
+        span.doc.user_data[key] = [list(r) for r in ranges]
+
+
 def register_extensions() -> None:
     """Register ``Doc._.dataset``: the name of the corpus a doc came from, or
-    the dataset tag it was read with; and ``Span._.dataset`` (read-only).
+    the dataset tag it was read with; ``Span._.dataset`` (read-only); and
+    ``Span._.fragments``: the token ranges of a (possibly discontinuous) entity.
 
     Extension values live in ``doc.user_data``, so they survive ``DocBin``
     serialisation (``store_user_data=True``) and ``Doc.copy``.
@@ -26,3 +60,5 @@ def register_extensions() -> None:
         Doc.set_extension(DATASET_ATTR, default=None)
     if not Span.has_extension(DATASET_ATTR):
         Span.set_extension(DATASET_ATTR, getter=span_dataset)
+    if not Span.has_extension(FRAGMENTS_ATTR):
+        Span.set_extension(FRAGMENTS_ATTR, getter=get_fragments, setter=set_fragments)

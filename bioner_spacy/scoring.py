@@ -20,6 +20,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .decoding import spans_to_bio
+from .extensions import GRID_SPANS_KEY
 
 NO_DATASET = "-"
 
@@ -84,10 +85,11 @@ def prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
     return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def char_span_scores(docs: Iterable[Tuple[set, set]]) -> Dict[str, Any]:
+def char_span_scores(docs: Iterable[Tuple[set, set]], prefix: str = "span") -> Dict[str, Any]:
     """Exact-match P/R/F1 of (start_char, end_char, label) entities, micro
     and per label, over (gold, predicted) sets per document: the measure for
-    raw text, where the pipeline's tokens are not the gold corpus's."""
+    raw text, where the pipeline's tokens are not the gold corpus's. Any
+    tuples with the label third will do (``grid_entity_chars``)."""
     counts: Dict[str, list] = defaultdict(lambda: [0, 0, 0])  # tp, predicted, gold
     for gold, pred in docs:
         for label in {e[2] for e in gold | pred}:
@@ -99,8 +101,8 @@ def char_span_scores(docs: Iterable[Tuple[set, set]]) -> Dict[str, Any]:
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
     micro = prf(*total)
     return {
-        "span_p": micro["p"], "span_r": micro["r"], "span_f": micro["f"],
-        "span_per_type": {label: {**prf(*c), "support": c[2]} for label, c in sorted(counts.items())},
+        f"{prefix}_p": micro["p"], f"{prefix}_r": micro["r"], f"{prefix}_f": micro["f"],
+        f"{prefix}_per_type": {label: {**prf(*c), "support": c[2]} for label, c in sorted(counts.items())},
     }
 
 
@@ -113,3 +115,31 @@ def score_seqeval(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
 @registry.scorers("bioner.seqeval_scorer.v1")
 def make_seqeval_scorer():
     return score_seqeval
+
+
+def grid_entity_chars(doc) -> set:
+    """Every entity of a doc as (start_char, character fragments, label):
+    ``doc.spans["bioner_grid"]`` (nested and discontinuous ones included)
+    when the doc has that group, else ``doc.ents``."""
+    spans = doc.spans[GRID_SPANS_KEY] if GRID_SPANS_KEY in doc.spans else doc.ents
+    entities = set()
+    for span in spans:
+        chars = tuple((doc[s].idx, doc[e - 1].idx + len(doc[e - 1])) for s, e in span._.fragments)
+        entities.add((chars[0][0], chars, span.label_))
+    return entities
+
+
+def score_grid(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+    """seqeval over ``doc.ents``, and ``grid_p/r/f``: exact match of every
+    entity with all its fragments, nested and discontinuous ones included."""
+    examples = list(examples)
+    scores = score_seqeval(examples)
+    scores.update(
+        char_span_scores(((grid_entity_chars(eg.reference), grid_entity_chars(eg.predicted)) for eg in examples), "grid")
+    )
+    return scores
+
+
+@registry.scorers("bioner.grid_scorer.v1")
+def make_grid_scorer():
+    return score_grid

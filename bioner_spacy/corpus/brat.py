@@ -5,14 +5,20 @@ Tokenisation comes from the pipeline's tokenizer. An entity whose character
 offsets do not fall on token boundaries cannot be a token-level gold span: it
 is left out of the doc and reported in the :class:`AlignmentReport`, never
 dropped silently.
+
+Every aligned entity goes to ``doc.spans["bioner_grid"]``, nested and
+discontinuous ones included (a discontinuous entity as its full range, with
+its pieces in ``span._.fragments``); ``doc.ents`` keeps the longest
+non-overlapping ones, discontinuous ones as their full range.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, List, Tuple, Union
 
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from ..extensions import GRID_SPANS_KEY
 from .errors import CorpusFormatError, require_exists
 
 
@@ -45,7 +51,8 @@ class AlignmentReport:
         lines = [
             f"{self.n_entities} entities read; {len(self.misaligned)} not aligned to token "
             f"boundaries and left out; {len(self.overlapping)} overlapping another entity and left "
-            f"out of doc.ents; {self.discontinuous} discontinuous (kept as their full range)"
+            f"out of doc.ents (kept in doc.spans['bioner_grid']); {self.discontinuous} discontinuous (their full range in "
+            f"doc.ents, their fragments in doc.spans['bioner_grid'])"
         ]
         for kind, examples in (("misaligned", self.misaligned), ("overlapping", self.overlapping)):
             for example in examples[:max_examples]:
@@ -127,17 +134,20 @@ def brat_to_docs(
             report.n_entities += 1
             if len(entity.fragments) > 1:
                 report.discontinuous += 1
-            span = doc.char_span(entity.start, entity.end, label=entity.label, alignment_mode="strict")
-            if span is None:
+            pieces = [doc.char_span(start, end, alignment_mode="strict") for start, end in entity.fragments]
+            if any(piece is None for piece in pieces):
                 report.misaligned.append(
                     f"{ann}:{entity.line} {entity.label} {text[entity.start:entity.end]!r} "
-                    f"({entity.start}-{entity.end})"
+                    f"({';'.join(f'{s}-{e}' for s, e in entity.fragments)})"
                 )
                 continue
+            span = Span(doc, pieces[0].start, pieces[-1].end, label=entity.label)
+            span._.fragments = [(piece.start, piece.end) for piece in pieces]
             spans.append(span)
         kept = filter_spans(spans)
         for span in set(spans) - set(kept):
             report.overlapping.append(f"{ann} {span.label_} {span.text!r} ({span.start_char}-{span.end_char})")
         doc.ents = kept
+        doc.spans[GRID_SPANS_KEY] = spans
         doc._.dataset = dataset
         yield doc

@@ -21,6 +21,7 @@ from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..ml.dataset_tags import set_dataset_types
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
+from .datasets import DatasetAware
 from ..syntax.context import syntax_context
 
 DEFAULT_CFA_MODEL = """
@@ -116,7 +117,7 @@ def transitions_of(tags: Tuple[str, ...]) -> numpy.ndarray:
     return allowed
 
 
-class CFANER(TrainablePipe):
+class CFANER(DatasetAware, TrainablePipe):
     """Predicts one IOB2 tag per token and sets the entities they spell.
 
     Trained on several corpora (each doc's ``doc._.dataset``), it knows each
@@ -154,11 +155,6 @@ class CFANER(TrainablePipe):
     def labels(self) -> Tuple[str, ...]:
         """The entity types."""
         return tuple(self.cfg["labels"])
-
-    @property
-    def datasets(self) -> Dict[str, List[str]]:
-        """The datasets the model was trained on, each with its entity types."""
-        return {name: list(types) for name, types in self.cfg.get("datasets", {}).items()}
 
     @property
     def tags(self) -> List[str]:
@@ -208,33 +204,6 @@ class CFANER(TrainablePipe):
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
-
-    def dataset_of(self, doc: Doc) -> Optional[str]:
-        """The dataset whose tag and entity types a doc is read with:
-        ``doc._.dataset``, else the component's default, else the model's only
-        dataset. None for a model that knows no datasets ("all" included)."""
-        known = self.cfg.get("datasets", {})
-        dataset = doc._.dataset or self.default_dataset
-        if dataset is None:
-            if len(known) > 1:
-                raise ValueError(
-                    f"[{self.name}] the doc has no dataset and the component no default: set doc._.dataset, or "
-                    f"load with config={{'components': {{'{self.name}': {{'dataset': NAME}}}}}}; NAME is "
-                    f"'{ALL_DATASETS}' or one of: {', '.join(known)}"
-                )
-            return next(iter(known), None)
-        self.require_dataset(dataset)
-        return dataset if known else None
-
-    def require_dataset(self, dataset: str) -> None:
-        """Raise a ValueError naming the known datasets unless ``dataset`` is
-        one of them or "all" (any name passes a model that knows none)."""
-        known = self.cfg.get("datasets", {})
-        if dataset != ALL_DATASETS and known and dataset not in known:
-            raise ValueError(
-                f"[{self.name}] unknown dataset tag {dataset!r}: this model knows "
-                f"{', '.join(known)} (or '{ALL_DATASETS}' to run them all)"
-            )
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which tags a doc of ``dataset`` may take: O and its own types' B/I

@@ -1,0 +1,168 @@
+"""The word-pair grid tagger architecture: encoder -> sentences -> word-pair
+grid network (``word_pair_grid.WordPairGrid``) -> relation logits per
+sentence (seed 002).
+
+Input: docs. Output: ``(segments, grids)``: ``segments[k]`` is
+``(doc index, start, end)`` of one sentence (a token range of that doc) and
+``grids[k]`` its (n, n, R) relation logits. Grids are built per sentence,
+never per document: a doc's sentences are ``doc.sents`` when it has sentence
+boundaries (the syntax pipeline's parser sets them), else the whole doc; a
+sentence longer than ``max_length`` words is cut into consecutive pieces of
+at most ``max_length`` (an entity crossing a cut cannot be found). Sentences
+are padded and batched together up to ``max_cells`` grid cells per torch
+call (a longer sentence goes alone), which bounds peak memory.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+Segment = Tuple[int, int, int]
+
+
+@registry.architectures("bioner.GridTagger.v1")
+def build_grid_tagger(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden: int = 128,
+    channels: int = 64,
+    distance_width: int = 20,
+    region_width: int = 20,
+    dilations: Sequence[int] = (1, 2, 3),
+    dropout: float = 0.2,
+    max_length: int = 256,
+    max_cells: int = 65536,
+    nO: Optional[int] = None,
+) -> Model:
+    """tok2vec: the encoder (any spaCy tok2vec, transformer or dataset-tag wrapper).
+    hidden: width of the grid's own BiLSTM (d_h); channels: the grid channel size (d_g).
+    distance_width, region_width: sizes of the distance and region embeddings.
+    dilations: one 3x3 convolution per dilation, their outputs concatenated.
+    max_length: longest sentence given one grid; longer ones are cut.
+    max_cells: grid cells per torch call (padded batch size x length^2).
+    nO: number of relations, 2 + number of entity types (set at initialisation).
+    """
+    if max_length < 1 or max_cells < 1:
+        raise ValueError(f"bioner.GridTagger.v1: max_length and max_cells must be >= 1, got {max_length}, {max_cells}")
+    grid_settings = {
+        "hidden": hidden,
+        "channels": channels,
+        "distance_width": distance_width,
+        "region_width": region_width,
+        "dilations": list(dilations),
+        "dropout": dropout,
+    }
+    return Model(
+        "grid_tagger",
+        forward,
+        init=init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        dims={"nI": tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None, "nO": nO},
+        attrs={"max_length": max_length, "max_cells": max_cells, "grid_settings": grid_settings},
+    )
+
+
+def build_grid(model: Model, nI: int, nO: int) -> None:
+    """Create the torch grid network of ``model`` for input width nI and nO
+    relations (or resize its output layer). Called at initialisation, and
+    before loading weights into a freshly built model."""
+    from .word_pair_grid import WordPairGrid
+
+    if model.has_ref("grid"):
+        model.get_ref("grid").shims[0]._model.resize_output(nO)
+    else:
+        network = WordPairGrid(nI, nO, **model.attrs["grid_settings"])
+        wrapper = PyTorchWrapper_v2(network, convert_inputs=convert_grid_inputs)
+        model.layers.append(wrapper)
+        model.set_ref("grid", wrapper)
+    model.set_dim("nI", nI, force=True)
+    model.set_dim("nO", nO, force=True)
+
+
+def convert_grid_inputs(model: Model, X_lengths, is_train: bool):
+    import torch
+
+    X, lengths = X_lengths
+    Xt = xp2torch(X, requires_grad=is_train, device=model.shims[0].device)
+    Lt = torch.as_tensor(numpy.asarray(lengths), dtype=torch.long)
+    return ArgsKwargs(args=(Xt, Lt), kwargs={}), lambda d: torch2xp(d.args[0])
+
+
+def sentence_segments(doc: Doc, max_length: int) -> List[Tuple[int, int]]:
+    """Token ranges of the doc's sentences, cut to at most max_length."""
+    if not len(doc):
+        return []
+    if doc.has_annotation("SENT_START") or doc.has_annotation("DEP"):
+        sentences = [(s.start, s.end) for s in doc.sents]
+    else:
+        sentences = [(0, len(doc))]
+    return [(s, min(s + max_length, end)) for start, end in sentences for s in range(start, end, max_length)]
+
+
+def group_segments(lengths: Sequence[int], max_cells: int) -> List[List[int]]:
+    """Batches of segment indices, longest first, each padded batch within
+    max_cells cells (a segment longer than that goes alone)."""
+    order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
+    groups: List[List[int]] = []
+    for k in order:
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] ** 2 <= max_cells:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+    tok2vec = model.get_ref("tok2vec")
+    tok2vec.initialize(X=X)
+    if not model.has_dim("nI"):
+        if tok2vec.has_dim("nO"):
+            model.set_dim("nI", tok2vec.get_dim("nO"))
+        elif X:
+            model.set_dim("nI", tok2vec.predict(X[:1])[0].shape[1])
+        else:
+            raise ValueError("grid_tagger: the encoder width is unknown; initialise with sample docs")
+    if not model.has_dim("nO"):
+        raise ValueError("grid_tagger: the number of relations (nO) is unknown; the component sets it at initialisation")
+    build_grid(model, model.get_dim("nI"), model.get_dim("nO"))
+    return model
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool):
+    ops = model.ops
+    tok2vec, grid = model.get_ref("tok2vec"), model.get_ref("grid")
+    H, backprop_tok2vec = tok2vec(docs, is_train)
+    segments: List[Segment] = [
+        (d, start, end) for d, doc in enumerate(docs) for start, end in sentence_segments(doc, model.attrs["max_length"])
+    ]
+    lengths = [end - start for _, start, end in segments]
+    grids: List = [None] * len(segments)
+    calls = []
+    width = model.get_dim("nI")
+    for group in group_segments(lengths, model.attrs["max_cells"]):
+        L = lengths[group[0]]
+        X = ops.alloc3f(len(group), L, width)
+        for row, k in enumerate(group):
+            d, start, end = segments[k]
+            X[row, : end - start] = H[d][start:end]
+        Y, backprop_grid = grid((X, [lengths[k] for k in group]), is_train)
+        for row, k in enumerate(group):
+            grids[k] = Y[row, : lengths[k], : lengths[k]]
+        calls.append((group, Y.shape, backprop_grid))
+
+    def backprop(d_grids: List) -> List[Doc]:
+        dH = [ops.alloc2f(*h.shape) for h in H]
+        for group, shape, backprop_grid in calls:
+            dY = ops.alloc4f(*shape)
+            for row, k in enumerate(group):
+                dY[row, : lengths[k], : lengths[k]] = d_grids[k]
+            dX = backprop_grid(dY)
+            for row, k in enumerate(group):
+                d, start, end = segments[k]
+                dH[d][start:end] += dX[row, : end - start]
+        return backprop_tok2vec(dH)
+
+    return (segments, grids), backprop

@@ -1,0 +1,116 @@
+"""The word-pair grid network of seed 002 (after W2NER), in PyTorch.
+
+For a padded batch of sentences X (B, L, nI) with their lengths:
+
+    h = BiLSTM(x)                                         (B, L, hidden)
+    W_ij = gamma_i * (h_j - mu_j) / sigma_j + lambda_i    conditional layer norm,
+           gamma_i = W_a h_i + b_a, lambda_i = W_b h_i + b_b
+    G = MLP([W ; D ; R])                                   distance, region embeddings
+    S = [GELU(DConv_d(G)) for d in dilations]              dilated 3x3 convolutions
+    logits_ij = MLP(S_ij)                                  over {None, NNW, THW-type}
+
+Cells outside a sentence (padding) are zeroed before the convolutions, so a
+sentence's scores do not depend on what it is batched with.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+N_DISTANCE_BUCKETS = 19  # 0, then 9 log2 buckets for each sign
+
+
+def distance_buckets(length: int, device=None) -> torch.Tensor:
+    """Bucket of the signed distance j - i of each cell (i, j): 0 on the
+    diagonal; 1 + floor(log2 |d|) (capped at 9) to the right; +9 to the left."""
+    index = torch.arange(length, device=device)
+    distance = index[None, :] - index[:, None]
+    magnitude = distance.abs().clamp(min=1).float().log2().floor().long().add(1).clamp(max=9)
+    bucket = torch.where(distance > 0, magnitude, magnitude + 9)
+    return torch.where(distance == 0, torch.zeros_like(bucket), bucket)
+
+
+def regions(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """Region id of each cell: 0 padding, 1 lower triangle and diagonal (the
+    THW cells), 2 upper triangle (the NNW cells)."""
+    index = torch.arange(length, device=lengths.device)
+    inside = (index[None, :] < lengths[:, None])  # (B, L)
+    cells = inside[:, :, None] & inside[:, None, :]
+    upper = (index[None, :] > index[:, None])[None]
+    return torch.where(cells, torch.where(upper, 2, 1), 0)
+
+
+class ConditionalLayerNorm(nn.Module):
+    """W_ij = gamma(h_i) * normalise(h_j) + lambda(h_i). The condition layers
+    start at zero weight, so at initialisation W_ij is plain LayerNorm(h_j)."""
+
+    def __init__(self, width: int, eps: float = 1e-5):
+        super().__init__()
+        self.gain = nn.Linear(width, width)
+        self.bias = nn.Linear(width, width)
+        self.eps = eps
+        nn.init.zeros_(self.gain.weight)
+        nn.init.ones_(self.gain.bias)
+        nn.init.zeros_(self.bias.weight)
+        nn.init.zeros_(self.bias.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        mean = h.mean(dim=-1, keepdim=True)
+        std = (h.var(dim=-1, keepdim=True, unbiased=False) + self.eps).sqrt()
+        normed = (h - mean) / std  # (B, L, d): normalise(h_j)
+        return self.gain(h)[:, :, None, :] * normed[:, None, :, :] + self.bias(h)[:, :, None, :]
+
+
+class WordPairGrid(nn.Module):
+    def __init__(
+        self,
+        nI: int,
+        nO: int,
+        hidden: int = 128,
+        channels: int = 64,
+        distance_width: int = 20,
+        region_width: int = 20,
+        dilations: Sequence[int] = (1, 2, 3),
+        dropout: float = 0.2,
+    ):
+        super().__init__()
+        if hidden % 2:
+            raise ValueError(f"word-pair grid: hidden must be even (two LSTM directions), got {hidden}")
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"word-pair grid: dilations must be positive integers, got {list(dilations)}")
+        self.lstm = nn.LSTM(nI, hidden // 2, batch_first=True, bidirectional=True)
+        self.cln = ConditionalLayerNorm(hidden)
+        self.distance = nn.Embedding(N_DISTANCE_BUCKETS, distance_width)
+        self.region = nn.Embedding(3, region_width)
+        self.reduce = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + distance_width + region_width, channels), nn.GELU())
+        self.convs = nn.ModuleList(
+            nn.Conv2d(channels, channels, kernel_size=3, padding=d, dilation=d) for d in dilations
+        )
+        self.conv_dropout = nn.Dropout2d(dropout)
+        self.classify = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(channels * len(self.convs), channels),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(channels, nO),
+        )
+
+    def resize_output(self, nO: int) -> None:
+        last = self.classify[-1]
+        if last.out_features != nO:
+            self.classify[-1] = nn.Linear(last.in_features, nO).to(last.weight.device)
+
+    def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, L, _ = X.shape
+        packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = pad_packed_sequence(h, batch_first=True, total_length=L)
+        region = regions(lengths.to(X.device), L)  # (B, L, L)
+        inside = (region > 0).unsqueeze(-1).to(h.dtype)
+        W = self.cln(h)
+        D = self.distance(distance_buckets(L, X.device)).unsqueeze(0).expand(B, L, L, -1)
+        G = self.reduce(torch.cat([W, D, self.region(region)], dim=-1)) * inside
+        G = self.conv_dropout(G.permute(0, 3, 1, 2))
+        S = torch.cat([nn.functional.gelu(conv(G)) for conv in self.convs], dim=1).permute(0, 2, 3, 1)
+        return self.classify(S)

@@ -1,0 +1,379 @@
+"""The ``grid_ner`` component: classifies the relation of every word pair of
+each sentence (None, NNW, THW-type; seed 002) and decodes the grid to
+entities. A thin class over ``bioner.GridTagger.v1``.
+
+Output:
+
+- ``doc.spans["bioner_grid"]``: every decoded entity, nested and
+  discontinuous ones included. A discontinuous entity is a span over its
+  full range; ``span._.fragments`` gives its pieces. The group's
+  ``attrs["scores"]`` holds each span's score: the mean probability of its
+  own cells (its THW cell and its NNW edges).
+- ``doc.ents``: a flat reading of the same entities. Overlaps are resolved by
+  score: the highest-scoring entity is kept, then the next one that overlaps
+  nothing kept, and so on (ties: longer, then earlier). A discontinuous
+  entity enters ``doc.ents`` as its full range.
+
+Gold entities for training come from the reference doc's
+``doc.spans["bioner_grid"]`` (the brat reader writes it, with fragments),
+else its ``doc.ents``. Datasets work as in ``cfa_ner``: the dataset tag
+comes from ``doc._.dataset``, else the ``dataset`` setting, else the model's
+only dataset; only the dataset's own types are decoded, and with
+``restrict_loss`` only they compete in its loss. With the dataset "all",
+every known dataset runs and the spans' ``id_`` names the dataset.
+"""
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy
+import srsly
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import minibatch
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+
+from ..extensions import ALL_DATASETS, GRID_SPANS_KEY
+from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
+from ..ml.dataset_tags import set_dataset_types
+from ..ml.grid_tagger import build_grid
+from ..scoring import score_grid
+from ..word_pairs import (
+    THW,
+    GridEntity,
+    best_relations,
+    decode_relations,
+    encode_grid,
+    entity_score,
+    fragments,
+    relation_names,
+    words_of,
+)
+from .datasets import DatasetAware
+
+DEFAULT_GRID_MODEL = """
+[model]
+@architectures = "bioner.GridTagger.v1"
+hidden = 128
+channels = 64
+distance_width = 20
+region_width = 20
+dilations = [1, 2, 3]
+dropout = 0.2
+max_length = 256
+max_cells = 65536
+nO = null
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 96
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 96
+depth = 4
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_GRID_MODEL)["model"]
+
+# (word indices in the doc, type, score, dataset)
+Found = Tuple[Tuple[int, ...], str, float, Optional[str]]
+
+
+@Language.factory(
+    "grid_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "dataset": None,
+        "restrict_loss": True,
+        "max_paths": 16,
+        "scorer": {"@scorers": "bioner.grid_scorer.v1"},
+    },
+    default_score_weights={
+        "seqeval_f": 1.0,
+        "seqeval_p": 0.0,
+        "seqeval_r": 0.0,
+        "seqeval_macro_f": 0.0,
+        "grid_f": 0.0,
+        "grid_p": 0.0,
+        "grid_r": 0.0,
+        "seqeval_per_type": None,
+        "seqeval_per_dataset": None,
+        "grid_per_type": None,
+    },
+)
+def make_grid_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    dataset: Optional[str],
+    restrict_loss: bool,
+    max_paths: int,
+    scorer: Optional[Callable],
+) -> "GridNER":
+    """dataset: the tag for docs whose ``doc._.dataset`` is unset ("all" runs
+        every known tag); unset: the model's only dataset.
+    restrict_loss: train a doc of dataset T with the softmax over None, NNW
+        and T's own THW types only.
+    max_paths: at most this many NNW paths decoded per THW cell.
+    """
+    return GridNER(nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, max_paths=max_paths, scorer=scorer)
+
+
+def softmax(logits, xp):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = xp.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class GridNER(DatasetAware, TrainablePipe):
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "grid_ner",
+        *,
+        dataset: Optional[str] = None,
+        restrict_loss: bool = True,
+        max_paths: int = 16,
+        scorer=score_grid,
+    ):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.default_dataset = dataset
+        self.restrict_loss = restrict_loss
+        self.max_paths = max_paths
+        self.cfg: Dict = {"labels": [], "datasets": {}, "width": None}
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity types."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def relations(self) -> List[str]:
+        return relation_names(self.labels)
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if label in self.cfg["labels"]:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        return 1
+
+    def relation_mask(self, dataset: Optional[str]) -> numpy.ndarray:
+        """Which relations a sentence of ``dataset`` may hold: None, NNW and
+        the THW of its own types (every type for an unknown dataset)."""
+        types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
+        return numpy.asarray([k < THW or types is None or self.labels[k - THW] in types for k in range(len(self.relations))])
+
+    # -- training ---------------------------------------------------------
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        validate_get_examples(get_examples, "GridNER.initialize")
+        entity_types = set(labels or [])
+        dataset_types: Dict[str, set] = {}
+        for example in get_examples():
+            doc_types = {label for _, label in gold_entities(example)}
+            if labels is None:
+                entity_types.update(doc_types)
+            if example.reference._.dataset:
+                dataset_types.setdefault(example.reference._.dataset, set()).update(doc_types)
+        if not entity_types:
+            raise ValueError(f"[{self.name}] no entities in the training examples: nothing to learn")
+        self.cfg["labels"] = sorted(entity_types)
+        self.cfg["datasets"] = {name: sorted(types) for name, types in sorted(dataset_types.items())}
+        set_dataset_types(self.model, self.cfg["datasets"])
+        self.model.set_dim("nO", len(self.relations), force=True)
+        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=doc_sample)
+        self.cfg["width"] = self.model.get_dim("nI")
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "GridNER.update")
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update(docs)
+        loss, d_grids = self.get_loss(examples, scores)
+        backprop(d_grids)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, List]:
+        """Cross-entropy of each cell's relation, averaged over all cells of
+        the batch's sentences (seed 002: -1/N^2 sum over the grid)."""
+        examples = list(examples)
+        validate_examples(examples, "GridNER.get_loss")
+        segments, grids = scores
+        xp = self.model.ops.xp
+        gold = [gold_entities(example) for example in examples]
+        n_cells = sum(grid.shape[0] * grid.shape[1] for grid in grids) or 1
+        loss, d_grids = 0.0, []
+        for (d, start, end), logits in zip(segments, grids):
+            inside = [(tuple(w - start for w in words), label) for words, label in gold[d] if start <= words[0] and words[-1] < end]
+            target = self.model.ops.asarray(encode_grid(end - start, inside, self.labels))
+            if self.restrict_loss:
+                blocked = ~self.relation_mask(examples[d].reference._.dataset)
+                if blocked.any():
+                    logits = logits + xp.asarray(numpy.where(blocked, -1e4, 0.0).astype("float32"))
+            probs = softmax(logits, xp)
+            picked = xp.take_along_axis(probs, target[:, :, None], axis=2)
+            loss += float(-xp.log(picked + 1e-12).sum()) / n_cells
+            d_logits = probs.copy()
+            xp.put_along_axis(d_logits, target[:, :, None], picked - 1.0, axis=2)
+            d_grids.append(d_logits / n_cells)
+        return loss, d_grids
+
+    # -- prediction -------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]):
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [], []
+        return self.model.predict(docs)
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        error_handler = self.get_error_handler()
+        for batch in minibatch(stream, size=batch_size):
+            try:
+                self.annotate_batch(batch)
+                yield from batch
+            except Exception as err:
+                error_handler(self.name, self, batch, err)
+
+    def annotate_batch(self, docs: List[Doc]) -> None:
+        datasets = [self.dataset_of(doc) for doc in docs]
+        # one run per (doc, dataset): the doc's own, or every known one in "all" mode
+        runs = [(i, d) for i, d in enumerate(datasets) if d != ALL_DATASETS]
+        runs += [(i, name) for i, d in enumerate(datasets) if d == ALL_DATASETS for name in self.cfg["datasets"]]
+        inputs = [docs[i] if datasets[i] != ALL_DATASETS else docs[i].copy() for i, _ in runs]
+        for doc, (_, name) in zip(inputs, runs):
+            doc._.dataset = name
+        found: List[List[Found]] = [[] for _ in docs]
+        for (i, name), entities in zip(runs, self.decode(inputs, self.predict(inputs))):
+            source = name if datasets[i] == ALL_DATASETS else None
+            found[i].extend((words, label, score, source) for words, label, score in entities)
+        for doc, dataset, entities in zip(docs, datasets, found):
+            doc._.dataset = dataset
+            self.write_entities(doc, entities)
+
+    def decode(self, docs: List[Doc], scores) -> List[List[Tuple[Tuple[int, ...], str, float]]]:
+        """Each doc's entities (word indices in the doc, type, score), read
+        with the doc's own dataset's types."""
+        segments, grids = scores
+        masks = [self.relation_mask(self.dataset_of(doc)) for doc in docs]
+        entities: List[list] = [[] for _ in docs]
+        for (d, start, _), logits in zip(segments, grids):
+            probs = softmax(self.model.ops.to_numpy(logits), numpy)
+            relations = best_relations(probs, masks[d])
+            for words, label in decode_relations(relations, self.labels, self.max_paths):
+                if docs[d][start + words[0]].is_space or docs[d][start + words[-1]].is_space:
+                    continue
+                entities[d].append((tuple(start + w for w in words), label, entity_score(probs, (words, label), self.labels)))
+        return entities
+
+    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
+        docs = list(docs)
+        for doc, entities in zip(docs, self.decode(docs, scores)):
+            self.write_entities(doc, [(words, label, score, None) for words, label, score in entities])
+
+    @staticmethod
+    def write_entities(doc: Doc, found: List[Found]) -> None:
+        found = sorted(found, key=lambda f: (-f[2], -(f[0][-1] - f[0][0]), f[0], f[1], f[3] or ""))
+        spans = [Span(doc, words[0], words[-1] + 1, label=label, span_id=dataset or "") for words, label, _, dataset in found]
+        for span, (words, *_) in zip(spans, found):
+            span._.fragments = fragments(words)
+        doc.spans[GRID_SPANS_KEY] = spans
+        doc.spans[GRID_SPANS_KEY].attrs["scores"] = [score for _, _, score, _ in found]
+        taken = numpy.zeros(len(doc), dtype=bool)
+        ents = []
+        for span in spans:
+            if not taken[span.start : span.end].any():
+                taken[span.start : span.end] = True
+                ents.append(Span(doc, span.start, span.end, label=span.label))
+        doc.set_ents(sorted(ents), default="outside")
+
+    # -- serialisation: the torch network exists once nI and nO are known --
+
+    def _build_from_cfg(self) -> None:
+        if self.cfg.get("width") and self.cfg.get("labels"):
+            set_dataset_types(self.model, self.cfg.get("datasets", {}))
+            build_grid(self.model, self.cfg["width"], len(self.relations))
+
+    def from_disk(self, path, *, exclude=tuple()):
+        cfg_path = Path(path) / "cfg"
+        if "cfg" not in exclude and cfg_path.exists():
+            self.cfg.update(srsly.read_json(cfg_path))
+            self._build_from_cfg()
+        return super().from_disk(path, exclude=exclude)
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        msg = srsly.msgpack_loads(bytes_data)
+        if "cfg" not in exclude and "cfg" in msg:
+            self.cfg.update(srsly.json_loads(msg["cfg"]))
+            self._build_from_cfg()
+        return super().from_bytes(bytes_data, exclude=exclude)
+
+
+def gold_entities(example: Example) -> List[GridEntity]:
+    """The reference's entities as word tuples over the predicted doc's
+    tokens: ``doc.spans["bioner_grid"]`` if the reference has it (nested and
+    discontinuous entities), else ``doc.ents``. A fragment that does not fall
+    on the predicted tokens' boundaries drops its entity."""
+    ref, pred = example.reference, example.predicted
+    spans = ref.spans[GRID_SPANS_KEY] if GRID_SPANS_KEY in ref.spans else ref.ents
+    same_tokens = len(ref) == len(pred) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(ref, pred))
+    entities = []
+    for span in spans:
+        ranges = []
+        for start, end in span._.fragments:
+            if same_tokens:
+                ranges.append((start, end))
+                continue
+            mapped = pred.char_span(ref[start].idx, ref[end - 1].idx + len(ref[end - 1]), alignment_mode="strict")
+            if mapped is None:
+                break
+            ranges.append((mapped.start, mapped.end))
+        else:
+            entities.append((words_of(ranges), span.label_))
+    return entities
