@@ -1,0 +1,303 @@
+"""The grid_ner component and the bioner.GridTagger.v1 architecture."""
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Config
+
+from bioner_spacy.corpus.brat import brat_to_docs
+from bioner_spacy.extensions import GRID_SPANS_KEY
+from bioner_spacy.ml.grid_tagger import group_segments, sentence_segments
+from bioner_spacy.ml.word_pair_grid import ConditionalLayerNorm, WordPairGrid, distance_buckets, regions
+from bioner_spacy.pipeline.grid_ner import gold_entities
+
+SMALL_TOK2VEC = """
+[model]
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 32
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [500, 100, 100, 100]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 32
+depth = 1
+window_size = 1
+maxout_pieces = 2
+"""
+
+
+def grid_config(tags=None, **settings):
+    model = {"@architectures": "bioner.GridTagger.v1", "hidden": 32, "channels": 16, "dropout": 0.0, **settings}
+    tok2vec = Config().from_str(SMALL_TOK2VEC)["model"]["tok2vec"]
+    if tags:
+        model["tok2vec"] = {"@architectures": "bioner.DatasetTagTok2Vec.v1", "tags": tags, "tok2vec": {
+            "@architectures": "spacy.Tok2Vec.v2",
+            "embed": tok2vec["embed"],
+            "encode": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 32, "depth": 1, "dropout": 0.0},
+        }}
+    else:
+        model["tok2vec"] = tok2vec
+    return {"model": model}
+
+
+def gold_doc(nlp, words, entities, dataset=None):
+    """entities: (list of (start, end) fragments, label); the flat ones go to
+    doc.ents too."""
+    doc = Doc(nlp.vocab, words=words)
+    spans = []
+    for ranges, label in entities:
+        span = doc[ranges[0][0] : ranges[-1][1]]
+        span = spacy.tokens.Span(doc, span.start, span.end, label=label)
+        span._.fragments = ranges
+        spans.append(span)
+    doc.spans[GRID_SPANS_KEY] = spans
+    doc.ents = spacy.util.filter_spans(spans)
+    doc._.dataset = dataset
+    return doc
+
+
+def examples_of(nlp, docs):
+    examples = []
+    for doc in docs:
+        predicted = Doc(nlp.vocab, words=[t.text for t in doc])
+        predicted._.dataset = doc._.dataset
+        examples.append(Example(predicted, doc))
+    return examples
+
+
+def train(nlp, examples, steps=200):
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    return nlp
+
+
+# "breast and ovarian cancer": two discontinuous diseases sharing "cancer";
+# "renal failure" nested inside "acute renal failure"
+NESTED_DISCONTINUOUS = [
+    ("Risk of breast and ovarian cancer rose .".split(), [([(2, 3), (5, 6)], "Disease"), ([(4, 6)], "Disease")]),
+    ("Cisplatin caused acute renal failure .".split(), [([(0, 1)], "Chemical"), ([(2, 5)], "Disease"), ([(3, 5)], "Disease")]),
+    ("No event was seen .".split(), []),
+]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("grid_ner", config=grid_config())
+    docs = [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]
+    examples = examples_of(nlp, docs)
+    return train(nlp, examples), examples
+
+
+def spans_of(doc):
+    return sorted((tuple(s._.fragments), s.label_) for s in doc.spans[GRID_SPANS_KEY])
+
+
+def test_overfits_nested_and_discontinuous_entities(trained):
+    nlp, examples = trained
+    # every entity with all its fragments (the flat doc.ents keep one of
+    # each overlapping pair, by score, so they are not the gold's flat reading)
+    assert nlp.evaluate(examples)["grid_f"] == 1.0
+    doc = nlp("Risk of breast and ovarian cancer rose .")
+    assert spans_of(doc) == [(((2, 3), (5, 6)), "Disease"), (((4, 6),), "Disease")]
+    # doc.ents: the flat reading, the discontinuous entity as its full range
+    # ("breast and ovarian cancer") wins or loses by score; the two overlap
+    assert len(doc.ents) == 1 and doc.ents[0].text in ("breast and ovarian cancer", "ovarian cancer")
+    doc = nlp("Cisplatin caused acute renal failure .")
+    assert spans_of(doc) == [(((0, 1),), "Chemical"), (((2, 5),), "Disease"), (((3, 5),), "Disease")]
+    assert len(doc.spans[GRID_SPANS_KEY].attrs["scores"]) == 3
+
+
+def test_flat_ents_resolve_overlaps_by_score(trained):
+    nlp, _ = trained
+    doc = nlp("Cisplatin caused acute renal failure .")
+    scores = dict(zip((s.text for s in doc.spans[GRID_SPANS_KEY]), doc.spans[GRID_SPANS_KEY].attrs["scores"]))
+    winner = max(["acute renal failure", "renal failure"], key=scores.get)
+    assert [e.text for e in doc.ents] == ["Cisplatin", winner]
+
+
+def test_serialisation_round_trip(trained, tmp_path):
+    nlp, _ = trained
+    text = "Risk of breast and ovarian cancer rose ."
+    nlp.to_disk(tmp_path / "grid")
+    loaded = spacy.load(tmp_path / "grid")
+    assert spans_of(loaded(text)) == spans_of(nlp(text))
+    fresh = spacy.blank("en")
+    fresh.add_pipe("grid_ner", config=grid_config())
+    fresh.get_pipe("grid_ner").from_bytes(nlp.get_pipe("grid_ner").to_bytes())
+    a = nlp.get_pipe("grid_ner").predict([nlp.make_doc(text)])[1][0]
+    b = fresh.get_pipe("grid_ner").predict([fresh.make_doc(text)])[1][0]
+    numpy.testing.assert_array_equal(a, b)
+
+
+def test_predicted_spans_survive_docbin(trained):
+    nlp, _ = trained
+    doc = nlp("Risk of breast and ovarian cancer rose .")
+    (back,) = DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab)
+    assert spans_of(back) == spans_of(doc)
+
+
+def test_model_shapes_and_gradients():
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("grid_ner", config=grid_config())
+    docs = [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]
+    examples = examples_of(nlp, docs)
+    nlp.initialize(lambda: examples)
+    assert ner.relations == ["None", "NNW", "THW-Chemical", "THW-Disease"]
+    (segments, grids), backprop = ner.model.begin_update([eg.predicted for eg in examples])
+    assert segments == [(0, 0, 8), (1, 0, 6), (2, 0, 5)]
+    assert [g.shape for g in grids] == [(8, 8, 4), (6, 6, 4), (5, 5, 4)]
+    loss, d_grids = ner.get_loss(examples, (segments, grids))
+    assert loss > 0 and [d.shape for d in d_grids] == [g.shape for g in grids]
+    # softmax cross-entropy: each cell's gradient sums to zero
+    for d in d_grids:
+        numpy.testing.assert_allclose(d.sum(axis=2), 0.0, atol=1e-7)
+    backprop(d_grids)
+    tok2vec_grads = [node.get_grad(name) for node in ner.model.get_ref("tok2vec").walk() for name in node.param_names if node.has_grad(name)]
+    assert tok2vec_grads and any(numpy.abs(g).sum() > 0 for g in tok2vec_grads)
+
+
+def test_grid_network_gradient_matches_finite_differences():
+    torch.manual_seed(0)
+    network = WordPairGrid(4, 3, hidden=4, channels=3, distance_width=2, region_width=2, dilations=(1, 2), dropout=0.0).double()
+    X = torch.randn(2, 4, 4, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([4, 2])
+    assert torch.autograd.gradcheck(lambda x: network(x, lengths), (X,), eps=1e-6, atol=1e-5)
+
+
+def test_a_sentence_scores_the_same_alone_or_batched():
+    torch.manual_seed(0)
+    network = WordPairGrid(4, 3, hidden=4, channels=3, dilations=(1, 2, 3)).eval()
+    X = torch.randn(2, 6, 4)
+    with torch.no_grad():
+        batched = network(X, torch.tensor([6, 3]))
+        alone = network(X[1:, :3], torch.tensor([3]))
+    torch.testing.assert_close(batched[1, :3, :3], alone[0])
+
+
+def test_conditional_layer_norm_starts_as_layer_norm():
+    h = torch.randn(1, 3, 5)
+    W = ConditionalLayerNorm(5)(h)
+    assert W.shape == (1, 3, 3, 5)
+    expected = torch.nn.functional.layer_norm(h, (5,))
+    for i in range(3):
+        torch.testing.assert_close(W[0, i], expected[0], atol=1e-5, rtol=1e-5)
+
+
+def test_distance_buckets_and_regions():
+    assert distance_buckets(5).tolist() == [
+        [0, 1, 2, 2, 3],
+        [10, 0, 1, 2, 2],
+        [11, 10, 0, 1, 2],
+        [11, 11, 10, 0, 1],
+        [12, 11, 11, 10, 0],
+    ]
+    assert regions(torch.tensor([2]), 3).tolist() == [[[1, 2, 0], [1, 1, 0], [0, 0, 0]]]
+
+
+def test_sentences_and_long_sentence_pieces():
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["w"] * 10, sent_starts=[True] + [False] * 5 + [True] + [False] * 3)
+    assert sentence_segments(doc, 4) == [(0, 4), (4, 6), (6, 10)]
+    assert sentence_segments(Doc(nlp.vocab, words=["w"] * 5), 256) == [(0, 5)]
+    assert sentence_segments(Doc(nlp.vocab, words=[]), 256) == []
+    assert group_segments([3, 10, 4, 2], max_cells=40) == [[1], [2, 0], [3]]
+
+
+def test_long_sentence_is_cut_not_crashed(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("grid_ner")
+    words = ("Cisplatin caused acute renal failure . " * 70).split()
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True] + [False] * (len(words) - 1))
+    old = ner.model.attrs["max_length"]
+    ner.model.attrs["max_length"] = 100
+    try:
+        segments, grids = ner.predict([doc])
+        ner.set_annotations([doc], (segments, grids))
+    finally:
+        ner.model.attrs["max_length"] = old
+    assert [end - start for _, start, end in segments] == [100, 100, 100, 100, 20]
+    assert max(g.shape[0] for g in grids) == 100
+    assert all(s.end - s.start <= 100 for s in doc.spans[GRID_SPANS_KEY])
+
+
+def test_gold_entities_follow_the_predicted_tokens():
+    nlp = spacy.blank("en")
+    reference = gold_doc(nlp, ["IL", "-2", "gene", "and", "T", "cells"], [([(0, 2)], "DNA"), ([(4, 6)], "cell_type")])
+    predicted = Doc(nlp.vocab, words=["IL-2", "gene", "and", "T", "cells"], spaces=[True, True, True, True, False])
+    reference = Doc(nlp.vocab, words=["IL", "-2", "gene", "and", "T", "cells"], spaces=[False, True, True, True, True, False])
+    span = spacy.tokens.Span(reference, 0, 2, label="DNA")
+    reference.spans[GRID_SPANS_KEY] = [span, spacy.tokens.Span(reference, 4, 6, label="cell_type")]
+    assert gold_entities(Example(predicted, reference)) == [((0,), "DNA"), ((3, 4), "cell_type")]
+
+
+def test_brat_discontinuous_entity_trains_as_fragments(tmp_path):
+    text = "Risk of breast and ovarian cancer rose."
+    (tmp_path / "1.txt").write_text(text)
+    (tmp_path / "1.ann").write_text("T1\tDisease 8 14;27 33\tbreast cancer\nT2\tDisease 19 33\tovarian cancer\n")
+    nlp = spacy.blank("en")
+    (doc,) = brat_to_docs(nlp.make_doc, tmp_path)
+    assert spans_of(doc) == [(((2, 3), (5, 6)), "Disease"), (((4, 6),), "Disease")]
+    (back,) = DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab)
+    assert gold_entities(Example(nlp.make_doc(text), back)) == [((2, 5), "Disease"), ((4, 5), "Disease")]
+
+
+@pytest.fixture(scope="module")
+def two_datasets():
+    """One sentence, two corpora of the same type: "whole" annotates the full
+    mention, "head" only its head word."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("grid_ner", config=grid_config(tags="DN"))
+    words = "Patients with acute renal failure improved .".split()
+    docs = [
+        gold_doc(nlp, words, [([(2, 5)], "Disease")], dataset="whole"),
+        gold_doc(nlp, words, [([(4, 5)], "Disease")], dataset="head"),
+        gold_doc(nlp, "Aspirin was given .".split(), [([(0, 1)], "Chemical")], dataset="chem"),
+    ]
+    return train(nlp, examples_of(nlp, docs), steps=300), words
+
+
+def test_dataset_tag_picks_the_annotation_style(two_datasets):
+    nlp, words = two_datasets
+    ner = nlp.get_pipe("grid_ner")
+    assert ner.datasets == {"chem": ["Chemical"], "head": ["Disease"], "whole": ["Disease"]}
+    results = {}
+    for dataset in ("whole", "head"):
+        doc = Doc(nlp.vocab, words=words)
+        doc._.dataset = dataset
+        results[dataset] = [e.text for e in ner(doc).ents]
+    assert results == {"whole": ["acute renal failure"], "head": ["failure"]}
+
+
+def test_decoding_keeps_to_the_datasets_types(two_datasets):
+    nlp, _ = two_datasets
+    ner = nlp.get_pipe("grid_ner")
+    doc = Doc(nlp.vocab, words="Aspirin was given .".split())
+    doc._.dataset = "whole"
+    assert all(e.label_ == "Disease" for e in ner(doc).ents)
+    assert ner.relation_mask("whole").tolist() == [True, True, False, True]
+
+
+def test_unknown_dataset_and_all_mode(two_datasets):
+    nlp, words = two_datasets
+    ner = nlp.get_pipe("grid_ner")
+    doc = Doc(nlp.vocab, words=words)
+    doc._.dataset = "nope"
+    with pytest.raises(ValueError, match="unknown dataset tag 'nope': this model knows chem, head, whole"):
+        ner(doc)
+    doc = Doc(nlp.vocab, words=words)
+    doc._.dataset = "all"
+    ner(doc)
+    found = {(s.text, s.id_) for s in doc.spans[GRID_SPANS_KEY]}
+    assert {("acute renal failure", "whole"), ("failure", "head")} <= found
+    assert doc._.dataset == "all" and len(doc.ents) == 1
