@@ -325,3 +325,25 @@ def test_grid_mtm_config_trains_on_several_corpora(tmp_path):
     doc = loaded.make_doc(" ".join(words))
     doc._.dataset = "all"
     assert {s.id_ for s in ner(doc).spans[GRID_SPANS_KEY]} <= {"whole", "head"}
+
+
+@pytest.mark.parametrize("restrict", [True, False])
+def test_loss_hand_checked(restrict):
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("grid_ner", config={**grid_config(), "restrict_loss": restrict})
+    ner.cfg.update({"labels": ["X", "Y"], "datasets": {"a": ["X"], "b": ["Y"]}})
+    reference = gold_doc(nlp, ["w1", "w2"], [([(0, 2)], "X")], dataset="a")
+    (example,) = examples_of(nlp, [reference])
+    logits = numpy.zeros((2, 2, 4), dtype="float32")  # None, NNW, THW-X, THW-Y
+    loss, (d,) = ner.get_loss([example], ([(0, 0, 2)], [logits]))
+    # gold: (0,1) NNW, (1,0) THW-X, the diagonal None; 4 cells
+    p = 1 / 3 if restrict else 1 / 4
+    assert loss == pytest.approx(-numpy.log(p))
+    expected = numpy.full((2, 2, 4), p)
+    if restrict:
+        expected[:, :, 3] = 0.0  # THW-Y is not dataset a's
+    expected[0, 1, 1] -= 1
+    expected[1, 0, 2] -= 1
+    expected[0, 0, 0] -= 1
+    expected[1, 1, 0] -= 1
+    numpy.testing.assert_allclose(d, expected / 4, atol=1e-6)

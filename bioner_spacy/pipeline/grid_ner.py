@@ -254,11 +254,9 @@ class GridNER(DatasetAware, TrainablePipe):
                 if blocked.any():
                     logits = logits + xp.asarray(numpy.where(blocked, -1e4, 0.0).astype("float32"))
             probs = softmax(logits, xp)
-            picked = xp.take_along_axis(probs, target[:, :, None], axis=2)
-            loss += float(-xp.log(picked + 1e-12).sum()) / n_cells
-            d_logits = probs.copy()
-            xp.put_along_axis(d_logits, target[:, :, None], picked - 1.0, axis=2)
-            d_grids.append(d_logits / n_cells)
+            one_hot = xp.eye(probs.shape[2], dtype=probs.dtype)[target]
+            loss += float(-xp.log((probs * one_hot).sum(axis=2) + 1e-12).sum()) / n_cells
+            d_grids.append((probs - one_hot) / n_cells)
         return loss, d_grids
 
     # -- prediction -------------------------------------------------------
