@@ -26,12 +26,14 @@ from .corpus.iob import dataset_name, iob_to_docs
 from .corpus.readers import read_docbin, without_entities
 from .extensions import ALL_DATASETS
 from .io import atomic_path
+from .benchmark.cli import benchmark_app
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 convert_app = typer.Typer(help="Convert a corpus to a .spacy DocBin, syntax included.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
+app.add_typer(benchmark_app, name="benchmark")
 
 NO_SYNTAX = "none"
 
@@ -196,12 +198,13 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
     batch_size: int = typer.Option(128),
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
+    limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
     tokens; each doc keeps its dataset, which picks its tag."""
     nlp = load_pipeline(pipeline)
     try:
-        gold = [doc for path in data for doc in read_docbin(path, nlp)]
+        gold = [doc for path in data for doc in read_docbin(path, nlp, limit)]
     except (ValueError, OSError, FileNotFoundError) as err:
         fail(str(err))
     if stored_syntax:

@@ -25,16 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from convert_corpora import ALL_DATASETS  # noqa: E402
 
+from bioner_spacy.benchmark.anchors import CRICHTON_2017, SCISPACY  # noqa: E402
+
 # Three corpora for the tag-variant ablation: two of one type from different
 # sources (where TN cannot tell them apart) and one of another type.
 VARIANT_DATASETS = ["BC5CDR-disease", "NCBI-disease", "BC5CDR-chem"]
-
-# Published single-corpus anchors (not ours): test F1 as reported.
-CRICHTON_2017 = {"BC2GM": 73.17, "BC5CDR": 83.90, "NCBI-disease": 80.37, "linnaeus": 84.04, "JNLPBA": 70.09,
-                 "BioNLP09": 84.20, "BioNLP11EPI": 78.86, "BioNLP11ID": 81.73, "BioNLP13CG": 78.90,
-                 "BioNLP13PC": 81.92, "CRAFT": 79.56, "Ex-PTM": 74.90}
-SCISPACY = {"BC5CDR": 84.28, "JNLPBA": 72.06, "BioNLP13CG": 77.84, "CRAFT": 78.01}
-
 
 def cells(datasets, variants=True):
     """(name, datasets trained on, config overrides) of every cell."""

@@ -35,16 +35,35 @@ def read_docbin(path: PathLike, nlp: Language, limit: int = 0) -> Iterator[Doc]:
         yield doc
 
 
+def subsample(docs: List[Doc], fraction: float, seed: int) -> List[Doc]:
+    """round(fraction * N) of the docs, drawn without replacement by ``seed``
+    and kept in corpus order (the same draw for every training seed)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return docs
+    keep = sorted(random.Random(seed).sample(range(len(docs)), max(1, round(fraction * len(docs)))))
+    return [docs[i] for i in keep]
+
+
 @registry.readers("bioner.SyntaxCorpus.v1")
-def create_syntax_corpus(path: Optional[Path], limit: int = 0) -> Callable[[Language], Iterable[Example]]:
+def create_syntax_corpus(
+    path: Optional[Path], limit: int = 0, fraction: float = 1.0, sample_seed: int = 0
+) -> Callable[[Language], Iterable[Example]]:
     """Examples from a DocBin written by ``bioner-spacy convert``: the
     predicted docs keep the stored syntax (tags, parse) so that training
-    never re-parses the corpus; only the entities are left to predict."""
+    never re-parses the corpus; only the entities are left to predict.
+
+    fraction: keep this share of the docs (reduced-data runs), drawn by sample_seed.
+    """
 
     def read(nlp: Language) -> Iterator[Example]:
         if path is None:
             raise ValueError("bioner.SyntaxCorpus.v1: no path given (set paths.train / paths.dev)")
-        for doc in read_docbin(path, nlp, limit):
+        docs = read_docbin(path, nlp, limit)
+        if fraction != 1:
+            docs = subsample(list(docs), fraction, sample_seed)
+        for doc in docs:
             yield Example(without_entities(doc), doc)
 
     return read
@@ -77,6 +96,8 @@ def create_multi_corpus(
     limit: int = 0,
     temperature: float = 1.0,
     seed: int = 0,
+    fractions: Dict[str, float] = {},
+    sample_seed: int = 0,
 ) -> Callable[[Language], Iterable[Example]]:
     """Examples from several converted corpora, ``corpus_dir/DATASET/SPLIT.spacy``
     each (the layout of ``scripts/convert_corpora.py``), every doc keeping its
@@ -87,6 +108,9 @@ def create_multi_corpus(
         set per corpus.
     temperature: sampling rule, see ``corpus_shares`` (1.0 = concatenation,
         the rule of seed 000); the resampling is fixed by ``seed``.
+    fractions: keep only this share of a corpus's docs, e.g.
+        {"NCBI-disease": 0.1} (reduced-data runs; the others stay whole),
+        drawn by ``sample_seed``.
     """
     if isinstance(datasets, str) or not datasets:
         raise ValueError(
@@ -96,6 +120,10 @@ def create_multi_corpus(
 
     def read(nlp: Language) -> Iterator[Example]:
         docs = {name: list(read_docbin(Path(corpus_dir) / name / f"{split}.spacy", nlp, limit)) for name in datasets}
+        for name, fraction in fractions.items():
+            if name not in docs:
+                raise ValueError(f"bioner.MultiCorpus.v1: fractions names {name!r}, which is not one of the datasets {list(datasets)}")
+            docs[name] = subsample(docs[name], fraction, sample_seed)
         if temperature != 1.0:
             rng = random.Random(seed)
             shares = corpus_shares({name: len(d) for name, d in docs.items()}, temperature)

@@ -3,9 +3,9 @@ one fresh process per pipeline, each reported as a ratio to the syntax
 pipeline alone measured in the same run (absolute numbers on a shared
 machine drift).
 
-    python scripts/pipeline_speed.py --data corpus/BC5CDR-chem/test.spacy \
+    python -m bioner_spacy.benchmark.speed --data corpus/BC5CDR-chem/test.spacy \
         --pipeline cfa_ner=pipelines/cfa --pipeline grid_ner=pipelines/grid \
-        --long-sentence 500 --output docs/grid_speed.json
+        --long-sentence 500 --output metrics/speed.json --markdown docs/speed.md
 
 A pipeline is a path or package name (an assembled pipeline: syntax
 components + head). --long-sentence N also measures, for each pipeline with
@@ -14,7 +14,6 @@ a grid_ner, the peak memory of annotating one N-word sentence, once per
 """
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -91,9 +90,44 @@ def measure_long_sentence(args) -> dict:
 
 
 def in_subprocess(args, *extra) -> dict:
-    cmd = [sys.executable, __file__, "--data", args.data, "--limit", str(args.limit), "--batch-size", str(args.batch_size), *extra]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "bioner_spacy.benchmark.speed", "--data", args.data, "--limit", str(args.limit), "--batch-size", str(args.batch_size), *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"speed measurement failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_pipelines(args, pipelines, log=print) -> dict:
+    """Speed and memory of the syntax pipeline alone and of each (name, path)
+    pipeline; ``args`` carries data, limit, batch_size, syntax_pipeline,
+    repeats, long_sentence and max_length."""
+    pipelines = [("syntax only", SYNTAX_PREFIX + args.syntax_pipeline)] + list(pipelines)
+    from .runner import machine
+
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(),
+               "data": args.data, "speed": {}, "long_sentence": []}
+    for _ in range(args.repeats):
+        for name, path in pipelines:
+            r = in_subprocess(args, "--one", path)
+            best = results["speed"].get(name)
+            if best is None or r["words_per_second"] > best["words_per_second"]:
+                results["speed"][name] = r
+            log(f"{name}: {r['words_per_second']:.0f} words/s, peak RSS {r['peak_rss_mb']:.0f} MB")
+    base = results["speed"]["syntax only"]
+    for name, r in results["speed"].items():
+        r["speed_ratio_to_syntax"] = r["words_per_second"] / base["words_per_second"]
+        r["rss_ratio_to_syntax"] = r["peak_rss_mb"] / base["peak_rss_mb"]
+    if args.long_sentence:
+        for name, path in pipelines[1:]:
+            if "grid_ner" not in results["speed"][name]["components"]:
+                continue
+            for max_length in args.max_length:
+                r = in_subprocess(args, "--one", path, "--long-sentence", str(args.long_sentence), "--max-length", str(max_length))
+                r["name"] = name
+                results["long_sentence"].append(r)
+                log(f"{name}: {r['words']}-word sentence, max_length {max_length}: +{r['increase_mb']:.0f} MB "
+                      f"(peak {r['peak_rss_mb']:.0f} MB), {r['seconds']:.2f} s")
+    return results
 
 
 def main():
@@ -117,38 +151,13 @@ def main():
         else:
             print(json.dumps(measure(args)))
         return
-    pipelines = [("syntax only", SYNTAX_PREFIX + args.syntax_pipeline)] + [tuple(p.split("=", 1)) for p in args.pipeline]
-    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": platform.platform(),
-               "processor": platform.processor() or platform.machine(), "data": args.data, "speed": {}, "long_sentence": []}
-    for _ in range(args.repeats):
-        for name, path in pipelines:
-            r = in_subprocess(args, "--one", path)
-            best = results["speed"].get(name)
-            if best is None or r["words_per_second"] > best["words_per_second"]:
-                results["speed"][name] = r
-            print(f"{name}: {r['words_per_second']:.0f} words/s, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
-    base = results["speed"]["syntax only"]
-    for name, r in results["speed"].items():
-        r["speed_ratio_to_syntax"] = r["words_per_second"] / base["words_per_second"]
-        r["rss_ratio_to_syntax"] = r["peak_rss_mb"] / base["peak_rss_mb"]
-    if args.long_sentence:
-        for name, path in pipelines[1:]:
-            for max_length in args.max_length:
-                try:
-                    r = in_subprocess(args, "--one", path, "--long-sentence", str(args.long_sentence), "--max-length", str(max_length))
-                except subprocess.CalledProcessError as err:
-                    if "grid_ner" in (err.stderr or "") and "KeyError" in (err.stderr or ""):
-                        break  # no grid_ner in this pipeline
-                    raise
-                r["name"] = name
-                results["long_sentence"].append(r)
-                print(f"{name}: {r['words']}-word sentence, max_length {max_length}: +{r['increase_mb']:.0f} MB "
-                      f"(peak {r['peak_rss_mb']:.0f} MB), {r['seconds']:.2f} s", flush=True)
+    pipelines = [tuple(p.split("=", 1)) for p in args.pipeline]
+    results = measure_pipelines(args, pipelines)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(results, indent=2))
     if args.markdown:
-        command = "python scripts/pipeline_speed.py " + " ".join(sys.argv[1:])
+        command = "python -m bioner_spacy.benchmark.speed " + " ".join(sys.argv[1:])
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(markdown(results, command))
         print(Path(args.markdown).read_text())
@@ -156,17 +165,14 @@ def main():
 
 def markdown(results: dict, command: str) -> str:
     any_run = next(iter(results["speed"].values()))
-    lines = [
-        "# Pipeline speed and memory",
-        "",
-        "Generated by `scripts/pipeline_speed.py`:",
-        "",
-        f"    {command}",
-        "",
+    lines = ["# Pipeline speed and memory", ""]
+    if command:
+        lines += ["Generated by:", "", f"    {command}", ""]
+    lines += [
         f"Raw texts of `{results['data']}` ({any_run['n_texts']} texts), `nlp.pipe` with batch size 128, "
         "each pipeline in a fresh process after a 50-text warm-up, the best of the repeats; the syntax "
         "pipeline alone is the reference measured in the same run. "
-        f"Date: {results['date']}; machine: {results['machine']} ({results['processor']}).",
+        f"Date: {results['date']}; machine: {results['machine']}.",
         "",
         "| pipeline | components | words/s | ratio to syntax | peak RSS MB | ratio to syntax |",
         "|---|---|---|---|---|---|",

@@ -1,0 +1,189 @@
+"""The benchmark harness: the matrix as runs, the report's arithmetic, the
+reduced-data readers, and (slow) the quick matrix end to end."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from bioner_spacy.benchmark.plan import Run, load_matrix
+from bioner_spacy.benchmark.report import fmt, render
+from bioner_spacy.benchmark.stats import mean_std
+from bioner_spacy.corpus.readers import create_multi_corpus, create_syntax_corpus, subsample
+
+from .conftest import CORPORA, REPO
+
+SPEC = """
+systems:
+  a: {config: cfa_cnn, label: "System A"}
+  b: {config: ner_cnn, overrides: {bioner.syntax: pos}}
+  stm: {config: cfa_mtm, corpora: one}
+  mtm: {config: cfa_mtm, corpora: all, label: "MTM"}
+  trf: {config: cfa_trf, gpu: true}
+matrices:
+  m:
+    steps: 100
+    eval_frequency: 50
+    seeds: [0, 1, 2]
+    groups:
+      - {name: G, systems: [a, b, trf], datasets: [BC5CDR-chem, NCBI-disease]}
+      - {name: H, systems: [mtm], datasets: [NCBI-disease, BC2GM]}
+    reduced:
+      systems: [stm, mtm]
+      datasets: [NCBI-disease]
+      fractions: [1.0, 0.5]
+      aux: [BC2GM]
+"""
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "bench.yml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_matrix_runs_each_needed_training_once(spec):
+    matrix = load_matrix(spec, "m")
+    runs = matrix.runs()
+    keys = [r.key for r in runs]
+    assert len(keys) == len(set(keys))
+    # G: 2 systems x 2 corpora x 3 seeds (trf needs a GPU); H: one shared model per seed;
+    # reduced: stm whole + stm half, mtm half (mtm whole over NCBI+BC2GM is H's run)
+    assert len(runs) == 12 + 3 + 3 + 3 + 3
+    assert Run("mtm", ("BC2GM", "NCBI-disease"), 1) in runs
+    assert Run("mtm", ("BC2GM", "NCBI-disease"), 1, (("NCBI-disease", 0.5),)) in runs
+    assert Run("stm", ("NCBI-disease",), 2, (("NCBI-disease", 0.5),)).key == "stm__NCBI-disease_NCBI-disease@0.5__seed2"
+    assert len(matrix.runs(gpu=True)) == len(runs) + 6
+    assert matrix.datasets() == ["BC2GM", "BC5CDR-chem", "NCBI-disease"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("systems: [a, b, trf]", "systems: [a, nope]"), "uses system 'nope', which is not defined"),
+    (("datasets: [BC5CDR-chem, NCBI-disease]", "datasets: [BC5CDR-chem, Nope]"), "unknown dataset 'Nope'"),
+    (("fractions: [1.0, 0.5]", "fractions: [1.0, 0]"), r"fractions must be in \(0, 1\]"),
+    (("eval_frequency: 50", "eval_frequency: 30"), "must be a multiple of eval_frequency"),
+    (("corpora: one", "corpora: some"), "corpora must be one of"),
+])
+def test_bad_specs_name_the_file_and_value(spec, change, message):
+    spec.write_text(SPEC.replace(*change))
+    with pytest.raises(ValueError, match=message) as err:
+        load_matrix(spec, "m")
+    assert str(spec) in str(err.value)
+
+
+def test_unknown_matrix(spec):
+    with pytest.raises(ValueError, match="no matrix 'x' \\(it has: m\\)"):
+        load_matrix(spec, "x")
+
+
+def test_mean_std_and_format():
+    assert mean_std([]) == (None, None)
+    assert mean_std([0.5]) == (0.5, 0.0)
+    assert mean_std([0.7, 0.8, 0.9]) == pytest.approx((0.8, 0.1))
+    assert fmt([0.7, 0.8, 0.9]) == "80.00 ± 10.00 (3)"
+    assert fmt([]) == "-"
+
+
+def cell(run, scores, seconds_per_epoch=10.0):
+    return {"key": run.key, "date": "2026-11-25", "device": "cpu", "machine": "test machine",
+            "versions": {"python": "3", "spacy": "3.8"}, "seconds_per_epoch": seconds_per_epoch,
+            "scores": {d: {"p": f, "r": f, "f": f, "per_type": {}} for d, f in scores.items()}}
+
+
+def test_report_hand_checked(spec, tmp_path):
+    matrix = load_matrix(spec, "m")
+    results = tmp_path / "results"
+    (results / "cells").mkdir(parents=True)
+    f1 = {0: 0.80, 1: 0.82, 2: 0.84}
+    for seed, f in f1.items():
+        for run, scores in ((Run("a", ("BC5CDR-chem",), seed), {"BC5CDR-chem": f}),
+                            (Run("mtm", ("BC2GM", "NCBI-disease"), seed), {"BC2GM": f - 0.1, "NCBI-disease": f}),
+                            (Run("stm", ("NCBI-disease",), seed), {"NCBI-disease": f - 0.05}),
+                            (Run("stm", ("NCBI-disease",), seed, (("NCBI-disease", 0.5),)), {"NCBI-disease": f - 0.2})):
+            (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, scores)))
+    text = render(matrix, results, "CMD", plots=False)
+    assert "    CMD" in text
+    assert "| System A | 82.00 ± 2.00 (3) | - |" in text
+    assert "| b | - | - |" in text
+    assert "| trf | no GPU | no GPU |" in text
+    assert "| MTM | 82.00 ± 2.00 (3) | 72.00 ± 2.00 (3) |" in text
+    # anchors: published figures in their own italic rows, only where the corpus has one
+    assert "| *Crichton et al. 2017, multi-task CNN (published)* | *80.37* | *73.17* |" in text
+    assert "| NCBI-disease | 100% | 77.00 ± 2.00 (3) | 82.00 ± 2.00 (3) |" in text
+    assert "| NCBI-disease | 50% | 62.00 ± 2.00 (3) | - |" in text
+    assert "| System A | 10 ± 0 | - |" in text
+
+
+def test_report_plots(spec, tmp_path):
+    matrix = load_matrix(spec, "m")
+    results = tmp_path / "results"
+    (results / "cells").mkdir(parents=True)
+    for seed in (0, 1):
+        run = Run("stm", ("NCBI-disease",), seed, (("NCBI-disease", 0.5),))
+        (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"NCBI-disease": 0.5 + seed / 10})))
+        run = Run("a", ("BC5CDR-chem",), seed)
+        (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": 0.8})))
+    text = render(matrix, results, "CMD")
+    assert "![G](accuracy-1.png)" in text and "![reduced training data](reduced-data.png)" in text
+    for name in ("accuracy-1.png", "reduced-data.png"):
+        assert (results / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def docs_file(tmp_path, name, n, dataset):
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(n):
+        doc = Doc(nlp.vocab, words=[f"w{i}", "x"])
+        doc._.dataset = dataset
+        docs.append(doc)
+    path = tmp_path / dataset / f"{name}.spacy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return path
+
+
+def test_reduced_data_readers(tmp_path):
+    nlp = spacy.blank("en")
+    assert subsample(list(range(10)), 0.3, 0) == subsample(list(range(10)), 0.3, 0)
+    assert len(subsample(list(range(10)), 0.25, 0)) == 2
+    with pytest.raises(ValueError, match="fraction must be in"):
+        subsample([1], 0, 0)
+    path = docs_file(tmp_path, "train", 20, "A")
+    docs_file(tmp_path, "train", 10, "B")
+    half = [eg.reference[0].text for eg in create_syntax_corpus(path, fraction=0.5)(nlp)]
+    assert len(half) == 10 and half == sorted(half, key=lambda w: int(w[1:]))  # corpus order kept
+    reader = create_multi_corpus(tmp_path, ["A", "B"], "train", fractions={"A": 0.1})
+    counts = {}
+    for eg in reader(nlp):
+        counts[eg.reference._.dataset] = counts.get(eg.reference._.dataset, 0) + 1
+    assert counts == {"A": 2, "B": 10}
+    with pytest.raises(ValueError, match="fractions names 'C'"):
+        list(create_multi_corpus(tmp_path, ["A", "B"], "train", fractions={"C": 0.5})(nlp))
+
+
+@pytest.mark.slow
+def test_quick_matrix_end_to_end(tmp_path):
+    """The harness as CI runs it: convert slices, train every run of the quick
+    matrix, measure speed, write the doc; a second call trains nothing."""
+    if not (CORPORA / "mtl-bioinformatics-2016").exists():
+        pytest.skip(f"corpora not found under {CORPORA}")
+    cmd = [sys.executable, "-m", "bioner_spacy", "benchmark", "run", "--quick", "--jobs", "2",
+           "--corpora-dir", str(CORPORA), "--work", str(tmp_path / "work"), "--spec", str(REPO / "configs" / "benchmark.yml")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = tmp_path / "work" / "results"
+    cells = sorted((results / "cells").glob("*.json"))
+    assert len(cells) == 21
+    record = json.loads(cells[0].read_text())
+    assert {"scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
+    doc = (tmp_path / "work" / "benchmark.md").read_text()
+    assert "± " in doc and "## Reduced training data" in doc and "## Speed and memory" in doc
+    assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    assert again.returncode == 0 and "21 done, 0 to run" in again.stdout
