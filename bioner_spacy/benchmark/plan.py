@@ -1,0 +1,157 @@
+"""A benchmark matrix (``configs/benchmark.yml``) as the list of training runs
+it needs.
+
+A run is one ``spacy train``: a system, the corpora it trains on, a seed and
+the share of each corpus it keeps. Runs are identified by those alone, so a
+run that two parts of the matrix need (the whole-data point of a
+reduced-data curve and the accuracy table, say) is trained once.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+from .corpora import ALL_DATASETS
+
+CORPORA_KINDS = ("file", "one", "all")
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    config: str
+    overrides: Tuple[Tuple[str, Any], ...] = ()
+    corpora: str = "file"
+    gpu: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    system: str
+    train: Tuple[str, ...]
+    seed: int
+    fractions: Tuple[Tuple[str, float], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier of the run."""
+        corpora = "+".join(self.train)
+        reduced = "".join(f"_{name}@{fraction:g}" for name, fraction in self.fractions)
+        return f"{self.system}__{corpora}{reduced}__seed{self.seed}"
+
+    def fraction_of(self, dataset: str) -> float:
+        return dict(self.fractions).get(dataset, 1.0)
+
+
+@dataclass
+class Group:
+    name: str
+    systems: List[str]
+    datasets: List[str]
+
+
+@dataclass
+class Matrix:
+    name: str
+    systems: Dict[str, System]
+    steps: int
+    eval_frequency: int
+    seeds: List[int]
+    dev_limit: int = 0
+    dev_limit_per_corpus: int = 300
+    convert_limit: int = 0
+    groups: List[Group] = field(default_factory=list)
+    reduced: Optional[Dict[str, Any]] = None
+    speed: Optional[Dict[str, Any]] = None
+
+    def datasets(self) -> List[str]:
+        """Every corpus the matrix reads, in a stable order."""
+        names = {d for g in self.groups for d in g.datasets}
+        if self.reduced:
+            names |= set(self.reduced["datasets"]) | set(self.reduced.get("aux", []))
+        if self.speed:
+            names.add(self.speed["dataset"])
+        return [d for d in ALL_DATASETS if d in names]
+
+    def group_runs(self, group: Group, gpu: bool) -> List[Run]:
+        runs = []
+        for name in group.systems:
+            system = self.systems[name]
+            if system.gpu and not gpu:
+                continue
+            for seed in self.seeds:
+                if system.corpora == "all":
+                    runs.append(Run(name, tuple(sorted(group.datasets)), seed))
+                else:
+                    runs.extend(Run(name, (d,), seed) for d in group.datasets)
+        return runs
+
+    def reduced_runs(self, gpu: bool) -> List[Run]:
+        if not self.reduced:
+            return []
+        runs = []
+        for name in self.reduced["systems"]:
+            system = self.systems[name]
+            if system.gpu and not gpu:
+                continue
+            for target in self.reduced["datasets"]:
+                train = (target,) if system.corpora != "all" else tuple(sorted({target, *self.reduced.get("aux", [])}))
+                for fraction in self.reduced["fractions"]:
+                    fractions = ((target, float(fraction)),) if fraction < 1 else ()
+                    runs.extend(Run(name, train, seed, fractions) for seed in self.seeds)
+        return runs
+
+    def runs(self, gpu: bool = False) -> List[Run]:
+        """Every run, each once, in matrix order."""
+        seen, out = set(), []
+        for run in [r for g in self.groups for r in self.group_runs(g, gpu)] + self.reduced_runs(gpu):
+            if run not in seen:
+                seen.add(run)
+                out.append(run)
+        return out
+
+
+def fail(path: Path, message: str):
+    raise ValueError(f"{path}: {message}")
+
+
+def load_matrix(path: Path, name: str) -> Matrix:
+    """The matrix ``name`` of a benchmark YAML file, checked: unknown systems,
+    datasets, corpora kinds or fractions raise a ValueError naming the file."""
+    path = Path(path)
+    spec = yaml.safe_load(path.read_text())
+    systems = {}
+    for sys_name, s in (spec.get("systems") or {}).items():
+        if "config" not in s:
+            fail(path, f"system {sys_name!r} has no config")
+        if s.get("corpora", "file") not in CORPORA_KINDS:
+            fail(path, f"system {sys_name!r}: corpora must be one of {CORPORA_KINDS}, got {s.get('corpora')!r}")
+        systems[sys_name] = System(sys_name, s["config"], tuple(sorted((s.get("overrides") or {}).items())),
+                                   s.get("corpora", "file"), bool(s.get("gpu", False)), s.get("label", sys_name))
+    matrices = spec.get("matrices") or {}
+    if name not in matrices:
+        fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
+    m = matrices[name]
+    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"])) for g in m.get("groups", [])]
+    matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
+                    int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
+                    groups, m.get("reduced"), m.get("speed"))
+    used = [s for g in groups for s in g.systems] + list((matrix.reduced or {}).get("systems", []))
+    used += list((matrix.speed or {}).get("systems", []))
+    for s in used:
+        if s not in systems:
+            fail(path, f"matrix {name!r} uses system {s!r}, which is not defined (systems: {', '.join(systems)})")
+    for d in matrix.datasets():
+        if d not in ALL_DATASETS:
+            fail(path, f"unknown dataset {d!r}")
+    for d in [d for g in groups for d in g.datasets] + list((matrix.reduced or {}).get("datasets", [])):
+        if d not in ALL_DATASETS:
+            fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
+    for f in (matrix.reduced or {}).get("fractions", []):
+        if not 0 < float(f) <= 1:
+            fail(path, f"matrix {name!r}: fractions must be in (0, 1], got {f}")
+    if matrix.steps % matrix.eval_frequency:
+        fail(path, f"matrix {name!r}: steps ({matrix.steps}) must be a multiple of eval_frequency ({matrix.eval_frequency})")
+    return matrix

@@ -1,0 +1,169 @@
+"""The results doc of a benchmark matrix: mean ± std over seeds of the cell
+records, published anchors in their own labelled rows, reduced-data curves,
+speed and memory, and the plots."""
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from .anchors import ANCHORS
+from .plan import Matrix, Run
+from .stats import mean_std
+
+
+def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
+    """"mean ± std (n)" of values, or "-" when there are none."""
+    mean, std = mean_std(values)
+    if mean is None:
+        return "-"
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} ({len(values)})"
+
+
+def load_cells(results: Path) -> Dict[str, Dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
+
+
+def f1_of(cells: Dict[str, Dict], runs: List[Run], dataset: str) -> List[float]:
+    """Test F1 on ``dataset`` of the runs (those with a cell) that trained on it."""
+    return [cells[r.key]["scores"][dataset]["f"] for r in runs if r.key in cells and dataset in cells[r.key]["scores"]]
+
+
+def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> Tuple[List[str], Dict]:
+    runs = matrix.group_runs(group, gpu)
+    data = {}
+    header = "| system | " + " | ".join(group.datasets) + " |"
+    lines = [header, "|---|" + "---|" * len(group.datasets)]
+    for name in group.systems:
+        system = matrix.systems[name]
+        if system.gpu and not gpu:
+            lines.append(f"| {system.label} | " + " | ".join("no GPU" for _ in group.datasets) + " |")
+            continue
+        own = [r for r in runs if r.system == name]
+        row = []
+        for dataset in group.datasets:
+            values = f1_of(cells, [r for r in own if dataset in r.train], dataset)
+            data[(name, dataset)] = values
+            row.append(fmt(values))
+        lines.append(f"| {system.label} | " + " | ".join(row) + " |")
+    for source, figures in ANCHORS.items():
+        if any(d in figures for d in group.datasets):
+            lines.append(f"| *{source}* | " + " | ".join(f"*{figures[d]:.2f}*" if d in figures else "" for d in group.datasets) + " |")
+    return lines, data
+
+
+def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> List[str]:
+    runs = [r for r in matrix.group_runs(group, gpu) if r.key in cells]
+    lines = ["| system | " + " | ".join(group.datasets) + " |", "|---|" + "---|" * len(group.datasets)]
+    for name in group.systems:
+        row = []
+        for dataset in group.datasets:
+            secs = [cells[r.key]["seconds_per_epoch"] for r in runs if r.system == name and dataset in r.train
+                    and cells[r.key].get("seconds_per_epoch")]
+            mean, std = mean_std(secs)
+            row.append("-" if mean is None else f"{mean:.0f} ± {std:.0f}")
+        lines.append(f"| {matrix.systems[name].label} | " + " | ".join(row) + " |")
+    return lines
+
+
+def reduced_data(matrix: Matrix, cells: Dict[str, Dict], gpu: bool) -> Dict[Tuple[str, str, float], List[float]]:
+    """F1 values per (system, target corpus, fraction)."""
+    out = {}
+    for run in matrix.reduced_runs(gpu):
+        target = next(d for d in matrix.reduced["datasets"] if d in run.train and
+                      (not run.fractions or run.fractions[0][0] == d) and
+                      (matrix.systems[run.system].corpora == "all" or run.train == (d,)))
+        for dataset in matrix.reduced["datasets"]:
+            if dataset not in run.train:
+                continue
+            fraction = run.fraction_of(dataset)
+            if matrix.systems[run.system].corpora == "all" and dataset != target:
+                continue
+            key = (run.system, dataset, fraction)
+            out.setdefault(key, [])
+            if run.key in cells and dataset in cells[run.key]["scores"]:
+                out[key].append(cells[run.key]["scores"][dataset]["f"])
+    return out
+
+
+def reduced_table(matrix: Matrix, data) -> List[str]:
+    systems = matrix.reduced["systems"]
+    lines = ["| corpus | share of training sentences | " + " | ".join(matrix.systems[s].label for s in systems) + " |",
+             "|---|---|" + "---|" * len(systems)]
+    for dataset in matrix.reduced["datasets"]:
+        for fraction in sorted({float(f) for f in matrix.reduced["fractions"]}, reverse=True):
+            row = [fmt(data.get((s, dataset, fraction), [])) for s in systems]
+            lines.append(f"| {dataset} | {100 * fraction:g}% | " + " | ".join(row) + " |")
+    return lines
+
+
+def render(matrix: Matrix, results: Path, command: str, gpu: bool = False, plots: bool = True) -> str:
+    """The markdown results doc; PNG plots are written beside the cells."""
+    from .speed import markdown as speed_markdown
+
+    results = Path(results)
+    cells = load_cells(results)
+    if not cells:
+        return f"# Benchmark `{matrix.name}`\n\nNo finished runs under {results}/cells yet.\n"
+    any_cell = next(iter(cells.values()))
+    dates = sorted({c["date"] for c in cells.values()})
+    devices = sorted({c["device"] for c in cells.values()})
+    machines = sorted({c["machine"] for c in cells.values()})
+    v = any_cell["versions"]
+    lines = [
+        f"# Benchmark results: matrix `{matrix.name}`",
+        "",
+        "Generated by the benchmark harness; to rerun from scratch, delete the cells and run:",
+        "",
+        f"    {command}",
+        "",
+        f"Each run trains for {matrix.steps} steps (`spacy train`, the system's config from `configs/`, "
+        f"seeds {', '.join(map(str, matrix.seeds))}) and is scored on the test sets of the corpora it "
+        "was trained on: seqeval strict entity-level F1 (IOB2, micro), shown as mean ± sample std "
+        "(number of seeds). Rows in *italics* are published figures of other systems, not ours. "
+        f"Per-run records (scores per type, dev curve, seconds, versions): `{results}/cells/`.",
+        "",
+        f"Runs dated {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)}; machine: "
+        f"{'; '.join(machines)}; device: {', '.join(devices)}; Python {v.get('python')}, spaCy {v.get('spacy')}, "
+        f"Thinc {v.get('thinc')}, torch {v.get('torch')}.",
+        "",
+    ]
+    figures = []
+    for i, group in enumerate(matrix.groups):
+        table, data = accuracy_table(matrix, cells, group, gpu)
+        lines += [f"## {group.name}", "", "Test F1:", ""] + table
+        lines += ["", "Training seconds per epoch (mean ± std over seeds; from the words each run saw):", ""]
+        lines += seconds_table(matrix, cells, group, gpu) + [""]
+        if plots and any(data.values()):
+            from .plots import accuracy_plot
+
+            png = results / f"accuracy-{i + 1}.png"
+            accuracy_plot(png, group.name, [matrix.systems[s].label for s in group.systems], group.datasets,
+                          [[data.get((s, d), []) for d in group.datasets] for s in group.systems])
+            lines += [f"![{group.name}]({png.name})", ""]
+            figures.append(png)
+    if matrix.reduced:
+        data = reduced_data(matrix, cells, gpu)
+        aux = ", ".join(matrix.reduced.get("aux", []))
+        lines += ["## Reduced training data", "",
+                  "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "
+                  f"for every training seed); the multi-task model also trains on the whole of: {aux}. Test F1 on "
+                  "the target corpus:", ""]
+        lines += reduced_table(matrix, data) + [""]
+        if plots and any(data.values()):
+            from .plots import reduced_plot
+
+            png = results / "reduced-data.png"
+            reduced_plot(png, matrix.reduced["datasets"], [(s, matrix.systems[s].label) for s in matrix.reduced["systems"]],
+                         sorted({float(f) for f in matrix.reduced["fractions"]}), data)
+            lines += [f"![reduced training data]({png.name})", ""]
+    speed_file = results / "speed.json"
+    if speed_file.exists():
+        speed = json.loads(speed_file.read_text())
+        body = speed_markdown(speed, None).split("\n")
+        lines += ["## Speed and memory", ""] + body[2:]
+        if plots:
+            from .plots import speed_plot
+
+            png = results / "speed.png"
+            speed_plot(png, speed)
+            lines += [f"![speed]({png.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"

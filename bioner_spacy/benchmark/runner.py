@@ -1,0 +1,208 @@
+"""Train and score one run of a benchmark matrix, and the loop over runs.
+
+A run writes ``WORK/runs/KEY/`` (its config, logs and trained model) and,
+only when it has finished, ``RESULTS/cells/KEY.json``: the cell record that
+the report reads. A run whose cell exists is skipped, so an interrupted
+benchmark resumes where it stopped; a failed run leaves no cell behind.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from ..io import atomic_path
+from .plan import Matrix, Run
+
+VERSIONED = ("bioner-spacy", "spacy", "thinc", "torch", "spacy-transformers", "seqeval")
+
+
+def versions() -> Dict[str, Optional[str]]:
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
+
+
+def device(gpu_id: int) -> str:
+    if gpu_id < 0:
+        return "cpu"
+    try:
+        import torch
+
+        return f"cuda:{gpu_id} {torch.cuda.get_device_name(gpu_id)}"
+    except Exception:  # noqa: BLE001 - only a label
+        return f"cuda:{gpu_id}"
+
+
+class Bench:
+    """Where a matrix reads corpora and writes runs and cells."""
+
+    def __init__(self, matrix: Matrix, corpus_dir: Path, work: Path, results: Path, configs: Path,
+                 gpu_id: int = -1, threads: int = 1, test_limit: int = 0):
+        self.matrix, self.corpus_dir, self.work, self.results = matrix, Path(corpus_dir), Path(work), Path(results)
+        self.configs, self.gpu_id, self.threads, self.test_limit = Path(configs), gpu_id, threads, test_limit
+
+    def cell_path(self, run: Run) -> Path:
+        return self.results / "cells" / f"{run.key}.json"
+
+    def run_dir(self, run: Run) -> Path:
+        return self.work / "runs" / run.key
+
+    def corpus(self, dataset: str, split: str) -> Path:
+        return self.corpus_dir / dataset / f"{split}.spacy"
+
+    def overrides(self, run: Run) -> Dict:
+        """The run's settings on top of the system's config."""
+        system = self.matrix.systems[run.system]
+        o = dict(system.overrides)
+        o.update({
+            "training.max_steps": self.matrix.steps,
+            "training.max_epochs": 0,
+            "training.eval_frequency": self.matrix.eval_frequency,
+            "system.seed": run.seed,
+        })
+        if system.corpora == "file":
+            (dataset,) = run.train
+            o.update({"paths.train": str(self.corpus(dataset, "train")), "paths.dev": str(self.corpus(dataset, "dev")),
+                      "corpora.dev.limit": self.matrix.dev_limit})
+            if run.fractions:
+                o["corpora.train.fraction"] = run.fraction_of(dataset)
+        else:
+            o.update({"bioner.corpus_dir": str(self.corpus_dir), "bioner.datasets": list(run.train),
+                      "bioner.dev_limit": self.matrix.dev_limit_per_corpus})
+            if run.fractions:
+                o["corpora.train.fractions"] = dict(run.fractions)
+        return o
+
+    def write_config(self, run: Run) -> Path:
+        from spacy.util import load_config
+
+        system = self.matrix.systems[run.system]
+        path = self.configs / f"{system.config}.cfg"
+        try:
+            config = load_config(path, overrides=self.overrides(run), interpolate=False)
+        except Exception as err:  # noqa: BLE001 - reported with the file
+            raise ValueError(f"{path}: cannot apply the benchmark settings of run {run.key}: {err}") from None
+        config["training"]["logger"] = {"@loggers": "bioner.BenchmarkLogger.v1",
+                                        "output_file": str(self.run_dir(run) / "train_log.jsonl")}
+        target = self.run_dir(run) / "config.cfg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        config.to_disk(target)
+        return target
+
+    def train_words(self, run: Run) -> int:
+        """Words in one epoch of the run's training data."""
+        from spacy.tokens import DocBin
+
+        total = 0
+        for dataset in run.train:
+            lengths = [len(t) for t in DocBin().from_disk(self.corpus(dataset, "train")).tokens]
+            total += round(sum(lengths) * run.fraction_of(dataset))
+        return total
+
+    def execute(self, run: Run, log: Callable[[str], None] = print) -> Dict:
+        """Train and score the run; write and return its cell."""
+        run_dir = self.run_dir(run)
+        config = self.write_config(run)
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        model = run_dir / "model"
+        start = time.time()
+        self.call([sys.executable, "-m", "spacy", "train", str(config), "--output", str(model),
+                   "--gpu-id", str(self.gpu_id)], run_dir / "train.log", env)
+        train_seconds = time.time() - start
+        scores_file = run_dir / "scores.json"
+        self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(model / "model-best"),
+                   *[str(self.corpus(d, "test")) for d in run.train], "--stored-syntax",
+                   "--limit", str(self.test_limit), "--output", str(scores_file)], run_dir / "evaluate.log", env)
+        scores = json.loads(scores_file.read_text())
+        steps = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+        words_per_epoch = self.train_words(run)
+        last = steps[-1] if steps else {}
+        epochs = (last.get("words") or 0) / words_per_epoch if words_per_epoch else None
+        system = self.matrix.systems[run.system]
+        cell = {
+            "key": run.key, "matrix": self.matrix.name, "system": run.system, "label": system.label,
+            "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
+            "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
+            "scores": {d: {k: s[k] for k in ("p", "r", "f", "per_type")} for d, s in scores["seqeval_per_dataset"].items()},
+            "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
+            "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
+            "epochs": epochs, "seconds_per_epoch": (last.get("seconds") or train_seconds) / epochs if epochs else None,
+            "dev_curve": [{"step": s["step"], "score": s["score"]} for s in steps],
+            "device": device(self.gpu_id), "machine": machine(), "versions": versions(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        }
+        with atomic_path(self.cell_path(run)) as tmp:
+            tmp.write_text(json.dumps(cell, indent=2))
+        return cell
+
+    @staticmethod
+    def call(cmd: List[str], log_file: Path, env: Dict) -> None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "w") as out:
+            out.write("$ " + " ".join(cmd) + "\n")
+            out.flush()
+            result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if result.returncode:
+            tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:])
+            raise RuntimeError(f"command failed ({result.returncode}), log {log_file}:\n$ {' '.join(cmd)}\n{tail}")
+
+    def run_all(self, runs: List[Run], jobs: int = 1, log: Callable[[str], None] = print) -> Dict[str, Dict]:
+        """Every run without a cell, ``jobs`` at a time, with a line per run
+        and an ETA from the mean duration so far."""
+        cells = {}
+        todo = []
+        for run in runs:
+            path = self.cell_path(run)
+            if path.exists():
+                cells[run.key] = json.loads(path.read_text())
+            else:
+                todo.append(run)
+        log(f"{len(runs)} runs in matrix {self.matrix.name!r}: {len(cells)} done, {len(todo)} to run")
+        if not todo:
+            return cells
+        started = time.time()
+        failures = []
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {}
+            for run in todo:
+                futures[pool.submit(self.execute, run)] = run
+            for done, future in enumerate(as_completed(futures), start=1):
+                run = futures[future]
+                try:
+                    cell = future.result()
+                except Exception as err:  # noqa: BLE001 - reported, the other runs go on
+                    failures.append(f"{run.key}: {err}")
+                    log(f"[{done}/{len(todo)}] FAILED {run.key}: {err}")
+                    continue
+                cells[run.key] = cell
+                elapsed = time.time() - started
+                eta = elapsed / done * (len(todo) - done)
+                scores = ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
+                log(f"[{done}/{len(todo)}] {run.key}: F1 {scores} ({cell['train_seconds']:.0f} s); "
+                    f"{len(todo) - done} left, ETA {eta / 60:.0f} min")
+        if failures:
+            raise RuntimeError(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
+        return cells
