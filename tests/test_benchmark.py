@@ -187,3 +187,13 @@ def test_quick_matrix_end_to_end(tmp_path):
     assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert again.returncode == 0 and "21 done, 0 to run" in again.stdout
+
+
+def test_select_runs_by_system_and_corpus(spec):
+    from bioner_spacy.benchmark.cli import select
+
+    runs = load_matrix(spec, "m").runs()
+    assert {r.system for r in select(runs, "a,mtm", None)} == {"a", "mtm"}
+    picked = select(runs, "mtm", "BC2GM")
+    assert len(picked) == 6 and all("BC2GM" in r.train for r in picked)
+    assert select(runs, None, None) == runs
