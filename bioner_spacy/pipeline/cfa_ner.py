@@ -3,25 +3,22 @@ writes ``doc.ents``. A thin class over its Thinc model, in the manner of
 spaCy's own tagger."""
 from functools import lru_cache
 from itertools import islice
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import minibatch
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, set_dropout_rate
+from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..decoding import allowed_transitions, bio_to_spans, viterbi_bio
 from ..ml.cfa_attention import set_syntax_labels
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
-from ..ml.dataset_tags import set_dataset_types
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
-from .datasets import DatasetAware
+from .entity_pipe import EntityPipe
 from ..syntax.context import syntax_context
 
 DEFAULT_CFA_MODEL = """
@@ -117,7 +114,7 @@ def transitions_of(tags: Tuple[str, ...]) -> numpy.ndarray:
     return allowed
 
 
-class CFANER(DatasetAware, TrainablePipe):
+class CFANER(EntityPipe):
     """Predicts one IOB2 tag per token and sets the entities they spell.
 
     Trained on several corpora (each doc's ``doc._.dataset``), it knows each
@@ -152,28 +149,12 @@ class CFANER(DatasetAware, TrainablePipe):
         self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
-    def labels(self) -> Tuple[str, ...]:
-        """The entity types."""
-        return tuple(self.cfg["labels"])
-
-    @property
     def tags(self) -> List[str]:
         return ["O"] + [f"{p}-{label}" for label in self.labels for p in ("B", "I")]
 
     @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    @property
     def syntax(self) -> str:
         return self.model.get_ref("attention").attrs["syntax"]
-
-    def add_label(self, label: str) -> int:
-        if label in self.cfg["labels"]:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
-        return 1
 
     def initialize(
         self,
@@ -184,22 +165,12 @@ class CFANER(DatasetAware, TrainablePipe):
     ) -> None:
         validate_get_examples(get_examples, "CFANER.initialize")
         attention = self.model.get_ref("attention")
-        entity_types, syntax_labels = set(labels or []), set()
-        dataset_types: Dict[str, set] = {}
+        self.set_types(get_examples(), lambda eg: {ent.label_ for ent in eg.reference.ents}, labels)
+        syntax_labels = set()
         for example in get_examples():
-            doc_types = {ent.label_ for ent in example.reference.ents}
-            if labels is None:
-                entity_types.update(doc_types)
-            if example.reference._.dataset:
-                dataset_types.setdefault(example.reference._.dataset, set()).update(doc_types)
             context = syntax_context(example.predicted, self.syntax, attention.attrs["max_context"])
             for row in context.labels:
                 syntax_labels.update(row)
-        if not entity_types:
-            raise ValueError(f"[{self.name}] no entities in the training examples: nothing to learn")
-        self.cfg["labels"] = sorted(entity_types)
-        self.cfg["datasets"] = {name: sorted(types) for name, types in sorted(dataset_types.items())}
-        set_dataset_types(self.model, self.cfg["datasets"])
         set_syntax_labels(attention, syntax_labels)
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
@@ -210,18 +181,6 @@ class CFANER(DatasetAware, TrainablePipe):
         (all tags for a dataset the model does not know). Read-only."""
         types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
         return tags_of_types(tuple(self.tags), None if types is None else tuple(types))
-
-    def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        error_handler = self.get_error_handler()
-        for batch in minibatch(stream, size=batch_size):
-            try:
-                self.annotate_batch(batch)
-                yield from batch
-            except Exception as err:
-                error_handler(self.name, self, batch, err)
 
     def annotate_batch(self, docs: List[Doc]) -> None:
         tagged = [(doc, self.dataset_of(doc)) for doc in docs]
@@ -285,30 +244,6 @@ class CFANER(DatasetAware, TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         for doc, doc_scores in zip(docs, scores):
             self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc)))
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd=None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        losses = {} if losses is None else losses
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "CFANER.update")
-        docs = [eg.predicted for eg in examples]
-        if not any(len(doc) for doc in docs):
-            return losses
-        set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update(docs)
-        loss, d_scores = self.get_loss(examples, scores)
-        backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
 
     def gold_tag_ids(self, example: Example, index: Dict[str, int]) -> numpy.ndarray:
         """Gold IOB2 tag id (from ``index``) of each predicted token; -1 where

@@ -24,17 +24,15 @@ every known dataset runs and the spans' ``id_`` names the dataset.
 """
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import srsly
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import minibatch
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, set_dropout_rate
+from thinc.api import Config, Model
 
 from ..extensions import ALL_DATASETS, GRID_SPANS_KEY
 from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
@@ -52,7 +50,7 @@ from ..word_pairs import (
     relation_names,
     words_of,
 )
-from .datasets import DatasetAware
+from .entity_pipe import EntityPipe
 
 DEFAULT_GRID_MODEL = """
 [model]
@@ -137,7 +135,7 @@ def softmax(logits, xp):
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-class GridNER(DatasetAware, TrainablePipe):
+class GridNER(EntityPipe):
     def __init__(
         self,
         vocab: Vocab,
@@ -159,24 +157,8 @@ class GridNER(DatasetAware, TrainablePipe):
         self.cfg: Dict = {"labels": [], "datasets": {}, "width": None}
 
     @property
-    def labels(self) -> Tuple[str, ...]:
-        """The entity types."""
-        return tuple(self.cfg["labels"])
-
-    @property
     def relations(self) -> List[str]:
         return relation_names(self.labels)
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    def add_label(self, label: str) -> int:
-        if label in self.cfg["labels"]:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
-        return 1
 
     def relation_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which relations a sentence of ``dataset`` may hold: None, NNW and
@@ -194,47 +176,11 @@ class GridNER(DatasetAware, TrainablePipe):
         labels: Optional[Sequence[str]] = None,
     ) -> None:
         validate_get_examples(get_examples, "GridNER.initialize")
-        entity_types = set(labels or [])
-        dataset_types: Dict[str, set] = {}
-        for example in get_examples():
-            doc_types = {label for _, label in gold_entities(example)}
-            if labels is None:
-                entity_types.update(doc_types)
-            if example.reference._.dataset:
-                dataset_types.setdefault(example.reference._.dataset, set()).update(doc_types)
-        if not entity_types:
-            raise ValueError(f"[{self.name}] no entities in the training examples: nothing to learn")
-        self.cfg["labels"] = sorted(entity_types)
-        self.cfg["datasets"] = {name: sorted(types) for name, types in sorted(dataset_types.items())}
-        set_dataset_types(self.model, self.cfg["datasets"])
+        self.set_types(get_examples(), lambda eg: {label for _, label in gold_entities(eg)}, labels)
         self.model.set_dim("nO", len(self.relations), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
         self.cfg["width"] = self.model.get_dim("nI")
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd=None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        losses = {} if losses is None else losses
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "GridNER.update")
-        docs = [eg.predicted for eg in examples]
-        if not any(len(doc) for doc in docs):
-            return losses
-        set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update(docs)
-        loss, d_grids = self.get_loss(examples, scores)
-        backprop(d_grids)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, List]:
         """Cross-entropy of each cell's relation, averaged over all cells of
@@ -266,18 +212,6 @@ class GridNER(DatasetAware, TrainablePipe):
         if not any(len(doc) for doc in docs):
             return [], []
         return self.model.predict(docs)
-
-    def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        error_handler = self.get_error_handler()
-        for batch in minibatch(stream, size=batch_size):
-            try:
-                self.annotate_batch(batch)
-                yield from batch
-            except Exception as err:
-                error_handler(self.name, self, batch, err)
 
     def annotate_batch(self, docs: List[Doc]) -> None:
         datasets = [self.dataset_of(doc) for doc in docs]

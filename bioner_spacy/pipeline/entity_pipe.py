@@ -1,0 +1,89 @@
+"""What ``cfa_ner`` and ``grid_ner`` share: entity types and datasets kept
+in ``cfg``, the training step, and ``pipe`` over ``annotate_batch``."""
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
+
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples
+from spacy.util import minibatch
+from thinc.api import set_dropout_rate
+
+from ..ml.dataset_tags import set_dataset_types
+from .datasets import DatasetAware
+
+
+class EntityPipe(DatasetAware, TrainablePipe):
+    """A subclass sets ``cfg`` ({"labels": [...], "datasets": {...}}) and
+    implements ``get_loss`` and ``annotate_batch``."""
+
+    @property
+    def labels(self):
+        """The entity types."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if label in self.cfg["labels"]:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        return 1
+
+    def set_types(self, examples: Iterable[Example], types_of: Callable[[Example], Set[str]],
+                  labels: Optional[Sequence[str]] = None) -> None:
+        """Record the entity types (``labels``, else those of the examples)
+        and each dataset's own types; tell the dataset-tag layers."""
+        entity_types, dataset_types = set(labels or []), {}
+        for example in examples:
+            doc_types = types_of(example)
+            if labels is None:
+                entity_types.update(doc_types)
+            if example.reference._.dataset:
+                dataset_types.setdefault(example.reference._.dataset, set()).update(doc_types)
+        if not entity_types:
+            raise ValueError(f"[{self.name}] no entities in the training examples: nothing to learn")
+        self.cfg["labels"] = sorted(entity_types)
+        self.cfg["datasets"] = {name: sorted(types) for name, types in sorted(dataset_types.items())}
+        set_dataset_types(self.model, self.cfg["datasets"])
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        error_handler = self.get_error_handler()
+        for batch in minibatch(stream, size=batch_size):
+            try:
+                self.annotate_batch(batch)
+                yield from batch
+            except Exception as err:
+                error_handler(self.name, self, batch, err)
+
+    def annotate_batch(self, docs: List[Doc]) -> None:
+        raise NotImplementedError
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update(docs)
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
