@@ -15,6 +15,7 @@ from thinc.types import Floats2d
 
 from ..decoding import allowed_transitions, bio_to_spans, viterbi_bio
 from ..ml.cfa_attention import set_syntax_labels
+from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
@@ -28,24 +29,7 @@ syntax = "dep"
 label_width = null
 max_context = 32
 nO = null
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 96
-depth = 4
-window_size = 1
-maxout_pieces = 3
-"""
+""" + DEFAULT_TOK2VEC
 DEFAULT_MODEL = Config().from_str(DEFAULT_CFA_MODEL)["model"]
 
 

@@ -37,6 +37,7 @@ from thinc.api import Config, Model
 from ..extensions import ALL_DATASETS, GRID_SPANS_KEY
 from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
 from ..ml.dataset_tags import set_dataset_types
+from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml.grid_tagger import build_grid
 from ..scoring import score_grid
 from ..word_pairs import (
@@ -64,24 +65,7 @@ dropout = 0.2
 max_length = 256
 max_cells = 65536
 nO = null
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 96
-depth = 4
-window_size = 1
-maxout_pieces = 3
-"""
+""" + DEFAULT_TOK2VEC
 DEFAULT_MODEL = Config().from_str(DEFAULT_GRID_MODEL)["model"]
 
 # (word indices in the doc, type, score, dataset)
