@@ -21,13 +21,29 @@ def span_dataset(span: Span):
     return span.id_ or None
 
 
+def merge_ranges(ranges: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """Sorted (start, end) ranges with touching or overlapping ones merged:
+    (0, 2) and (2, 3) are one fragment (0, 3)."""
+    merged: List[Tuple[int, int]] = []
+    for start, end in sorted((int(s), int(e)) for s, e in ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _fragments_key(span: Span) -> tuple:
     return ("bioner.fragments", span.start, span.end, span.label_, span.id_)
 
 
 def get_fragments(span: Span) -> List[Tuple[int, int]]:
     """The (start, end) token ranges an entity is made of: several for a
-    discontinuous entity (its span covers the full range), else the span's own."""
+    discontinuous entity (its span covers the full range), else the span's own.
+
+    Kept in ``doc.user_data`` by the span's range, label and id, so two
+    entities that share all four share one value; ``group_fragments`` reads
+    each entity of a span group exactly."""
     stored = span.doc.user_data.get(_fragments_key(span))
     return [tuple(f) for f in stored] if stored else [(span.start, span.end)]
 
@@ -39,13 +55,35 @@ def set_fragments(span: Span, ranges: Optional[Sequence[Tuple[int, int]]]) -> No
     if ranges is None:
         span.doc.user_data.pop(key, None)
         return
-    ranges = sorted((int(s), int(e)) for s, e in ranges)
+    ranges = merge_ranges(ranges)
     if not ranges or ranges[0][0] != span.start or ranges[-1][1] != span.end or any(s >= e for s, e in ranges):
         raise ValueError(f"fragments {ranges} do not span {span.start}-{span.end} ({span.text!r})")
     if ranges == [(span.start, span.end)]:
         span.doc.user_data.pop(key, None)
     else:
         span.doc.user_data[key] = [list(r) for r in ranges]
+
+
+def set_group_fragments(doc: Doc, key: str, fragments: Sequence[Sequence[Tuple[int, int]]]) -> None:
+    """Record each span's fragments of ``doc.spans[key]``, in order: in the
+    group's ``attrs["fragments"]`` (exact per entity) and on each span."""
+    group = doc.spans[key]
+    if len(fragments) != len(group):
+        raise ValueError(f"{len(fragments)} fragment lists for {len(group)} spans in doc.spans[{key!r}]")
+    merged = [merge_ranges(ranges) for ranges in fragments]
+    for span, ranges in zip(group, merged):
+        span._.fragments = ranges
+    group.attrs["fragments"] = [[list(r) for r in ranges] for ranges in merged]
+
+
+def group_fragments(doc: Doc, key: str) -> List[Tuple[Span, List[Tuple[int, int]]]]:
+    """Each span of ``doc.spans[key]`` with its fragments: from the group's
+    ``attrs["fragments"]`` when it has them for every span, else ``span._.fragments``."""
+    group = doc.spans[key]
+    stored = group.attrs.get("fragments")
+    if stored is not None and len(stored) == len(group):
+        return [(span, [tuple(r) for r in ranges]) for span, ranges in zip(group, stored)]
+    return [(span, span._.fragments) for span in group]
 
 
 def register_extensions() -> None:

@@ -21,7 +21,8 @@ scheme (``encode_grid`` and ``decode_relations`` document them):
 - NNW edges are shared, so when entities chain into another head-to-tail
   path of a THW cell, that path is decoded too. Contiguous entities never do
   (their edges join adjacent words only), so sets of contiguous entities,
-  nested or not, always round-trip exactly.
+  nested or not, round-trip exactly as long as no two share both head and
+  tail.
 """
 from typing import Iterable, Iterator, List, Sequence, Tuple
 
@@ -72,8 +73,16 @@ def encode_grid(n: int, entities: Iterable[GridEntity], types: Sequence[str]) ->
 
 
 def nnw_paths(successors: List[List[int]], head: int, tail: int, limit: int) -> Iterator[Tuple[int, ...]]:
-    """Every path of NNW edges from head to tail (depth first, at most
-    ``limit`` of them: the number of paths can grow exponentially)."""
+    """Paths of NNW edges from head to tail, depth first, at most ``limit``
+    of them (their number can grow exponentially). Only words that can still
+    reach the tail are entered, so the search never walks dead ends: its cost
+    is at most ``limit`` paths of at most tail - head + 1 words."""
+    reaches = {tail}
+    for word in range(tail - 1, head - 1, -1):
+        if any(nxt in reaches for nxt in successors[word] if nxt <= tail):
+            reaches.add(word)
+    if head not in reaches:
+        return
     stack = [(head,)]
     found = 0
     while stack and found < limit:
@@ -84,7 +93,7 @@ def nnw_paths(successors: List[List[int]], head: int, tail: int, limit: int) -> 
             yield path
             continue
         for nxt in reversed(successors[last]):
-            if nxt <= tail:
+            if nxt in reaches:
                 stack.append(path + (nxt,))
 
 

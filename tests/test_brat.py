@@ -35,10 +35,12 @@ def test_misaligned_entity_is_reported_not_silently_dropped(tmp_path):
 
 
 def test_discontinuous_and_overlapping_are_counted(tmp_path):
-    folder = make_folder(tmp_path, "T1\tDNA 0 4;5 9\tIL-2 gene\nT2\tprotein 0 4\tIL-2\n")
+    # T1's pieces are apart ("IL-2 ... expression"); T3's touch, so it is one fragment
+    folder = make_folder(tmp_path, "T1\tDNA 0 4;10 20\tIL-2 expression\nT2\tprotein 0 4\tIL-2\n"
+                                   "T3\tcell_type 24 25;26 31\tT cells\n")
     report = AlignmentReport()
     (doc,) = brat_to_docs(spacy.blank("en").make_doc, folder, "X", report=report)
-    assert [e.text for e in doc.ents] == ["IL-2 gene"]
+    assert [e.text for e in doc.ents] == ["IL-2 gene expression", "T cells"]
     assert report.discontinuous == 1 and len(report.overlapping) == 1
 
 

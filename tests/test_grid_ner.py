@@ -100,7 +100,9 @@ def trained():
 
 
 def spans_of(doc):
-    return sorted((tuple(s._.fragments), s.label_) for s in doc.spans[GRID_SPANS_KEY])
+    from bioner_spacy.extensions import group_fragments
+
+    return sorted((tuple(ranges), s.label_) for s, ranges in group_fragments(doc, GRID_SPANS_KEY))
 
 
 def test_overfits_nested_and_discontinuous_entities(trained):
@@ -233,7 +235,6 @@ def test_long_sentence_is_cut_not_crashed(trained):
 
 def test_gold_entities_follow_the_predicted_tokens():
     nlp = spacy.blank("en")
-    reference = gold_doc(nlp, ["IL", "-2", "gene", "and", "T", "cells"], [([(0, 2)], "DNA"), ([(4, 6)], "cell_type")])
     predicted = Doc(nlp.vocab, words=["IL-2", "gene", "and", "T", "cells"], spaces=[True, True, True, True, False])
     reference = Doc(nlp.vocab, words=["IL", "-2", "gene", "and", "T", "cells"], spaces=[False, True, True, True, True, False])
     span = spacy.tokens.Span(reference, 0, 2, label="DNA")
@@ -347,3 +348,30 @@ def test_loss_hand_checked(restrict):
     expected[0, 0, 0] -= 1
     expected[1, 1, 0] -= 1
     numpy.testing.assert_allclose(d, expected / 4, atol=1e-6)
+
+
+def test_entities_sharing_a_range_keep_their_own_fragments():
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words="breast and ovarian cancer".split())
+    from bioner_spacy.pipeline.grid_ner import GridNER
+
+    GridNER.write_entities(doc, [((0, 3), "Disease", 0.9, None), ((0, 1, 2, 3), "Disease", 0.8, None)])
+    from bioner_spacy.extensions import group_fragments
+
+    assert [ranges for _, ranges in group_fragments(doc, GRID_SPANS_KEY)] == [[(0, 1), (3, 4)], [(0, 4)]]
+    (back,) = DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab)
+    from bioner_spacy.scoring import grid_entity_chars
+
+    assert len(grid_entity_chars(back)) == 2
+
+
+def test_touching_brat_fragments_are_one_fragment(tmp_path):
+    # a brat entity split at a space: "renal" + "failure" is contiguous in tokens
+    text = "Acute renal failure ."
+    (tmp_path / "1.txt").write_text(text)
+    (tmp_path / "1.ann").write_text("T1\tDisease 6 11;12 19\trenal failure\n")
+    from bioner_spacy.corpus.brat import AlignmentReport
+
+    report = AlignmentReport()
+    (doc,) = brat_to_docs(spacy.blank("en").make_doc, tmp_path, report=report)
+    assert spans_of(doc) == [(((1, 3),), "Disease")] and report.discontinuous == 0

@@ -116,3 +116,19 @@ def test_entity_score_is_the_mean_of_its_cells():
     probs[0, 1, NNW] = 0.6
     probs[1, 2, NNW] = 0.3
     assert entity_score(probs, ((0, 1, 2), "Chemical"), TYPES) == pytest.approx(0.6)
+
+
+def test_decoding_never_walks_dead_ends():
+    # NNW between every pair of the first 39 words, none into the tail: 2^38
+    # dead-end paths from the head, and no entity
+    n = 40
+    grid = numpy.triu(numpy.ones((n, n), dtype="int32"), k=1)
+    grid[:, n - 1] = NONE
+    grid[n - 1, 0] = 2
+    assert decode_relations(grid, TYPES) == []
+    # with edges into the tail too, exactly max_paths paths come back
+    grid[:, n - 1] = NNW
+    grid[n - 1, n - 1] = NONE
+    grid[n - 1, 0] = 2
+    paths = decode_relations(grid, TYPES, max_paths=5)
+    assert len(paths) == 5 and all(p[0][0] == 0 and p[0][-1] == n - 1 for p in paths)

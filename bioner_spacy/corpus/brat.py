@@ -18,7 +18,7 @@ from typing import Callable, Iterator, List, Tuple, Union
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from ..extensions import GRID_SPANS_KEY
+from ..extensions import GRID_SPANS_KEY, merge_ranges, set_group_fragments
 from .errors import CorpusFormatError, require_exists
 
 
@@ -129,11 +129,9 @@ def brat_to_docs(
         text = read_text(txt)
         ann = txt.with_suffix(".ann")
         doc = make_doc(text)
-        spans = []
+        spans, fragments = [], []
         for entity in read_ann(ann, text):
             report.n_entities += 1
-            if len(entity.fragments) > 1:
-                report.discontinuous += 1
             pieces = [doc.char_span(start, end, alignment_mode="strict") for start, end in entity.fragments]
             if any(piece is None for piece in pieces):
                 report.misaligned.append(
@@ -141,13 +139,15 @@ def brat_to_docs(
                     f"({';'.join(f'{s}-{e}' for s, e in entity.fragments)})"
                 )
                 continue
-            span = Span(doc, pieces[0].start, pieces[-1].end, label=entity.label)
-            span._.fragments = [(piece.start, piece.end) for piece in pieces]
-            spans.append(span)
+            spans.append(Span(doc, pieces[0].start, pieces[-1].end, label=entity.label))
+            fragments.append(merge_ranges([(piece.start, piece.end) for piece in pieces]))
+            if len(fragments[-1]) > 1:  # pieces split only by whitespace make one fragment
+                report.discontinuous += 1
         kept = filter_spans(spans)
         for span in set(spans) - set(kept):
             report.overlapping.append(f"{ann} {span.label_} {span.text!r} ({span.start_char}-{span.end_char})")
         doc.ents = kept
         doc.spans[GRID_SPANS_KEY] = spans
+        set_group_fragments(doc, GRID_SPANS_KEY, fragments)
         doc._.dataset = dataset
         yield doc

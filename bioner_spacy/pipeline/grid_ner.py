@@ -34,7 +34,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..extensions import ALL_DATASETS, GRID_SPANS_KEY
+from ..extensions import ALL_DATASETS, GRID_SPANS_KEY, group_fragments, set_group_fragments
 from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
 from ..ml.dataset_tags import set_dataset_types
 from ..ml.default_tok2vec import DEFAULT_TOK2VEC
@@ -237,9 +237,8 @@ class GridNER(EntityPipe):
     def write_entities(doc: Doc, found: List[Found]) -> None:
         found = sorted(found, key=lambda f: (-f[2], -(f[0][-1] - f[0][0]), f[0], f[1], f[3] or ""))
         spans = [Span(doc, words[0], words[-1] + 1, label=label, span_id=dataset or "") for words, label, _, dataset in found]
-        for span, (words, *_) in zip(spans, found):
-            span._.fragments = fragments(words)
         doc.spans[GRID_SPANS_KEY] = spans
+        set_group_fragments(doc, GRID_SPANS_KEY, [fragments(words) for words, *_ in found])
         doc.spans[GRID_SPANS_KEY].attrs["scores"] = [score for _, _, score, _ in found]
         taken = numpy.zeros(len(doc), dtype=bool)
         ents = []
@@ -277,12 +276,15 @@ def gold_entities(example: Example) -> List[GridEntity]:
     discontinuous entities), else ``doc.ents``. A fragment that does not fall
     on the predicted tokens' boundaries drops its entity."""
     ref, pred = example.reference, example.predicted
-    spans = ref.spans[GRID_SPANS_KEY] if GRID_SPANS_KEY in ref.spans else ref.ents
+    if GRID_SPANS_KEY in ref.spans:
+        spans = group_fragments(ref, GRID_SPANS_KEY)
+    else:
+        spans = [(span, [(span.start, span.end)]) for span in ref.ents]
     same_tokens = len(ref) == len(pred) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(ref, pred))
     entities = []
-    for span in spans:
+    for span, span_fragments in spans:
         ranges = []
-        for start, end in span._.fragments:
+        for start, end in span_fragments:
             if same_tokens:
                 ranges.append((start, end))
                 continue
