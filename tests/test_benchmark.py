@@ -110,7 +110,7 @@ def test_report_hand_checked(spec, tmp_path):
     assert "    CMD" in text
     assert "| System A | 82.00 ± 2.00 (3) | - |" in text
     assert "| b | - | - |" in text
-    assert "| trf | no GPU | no GPU |" in text
+    assert "| trf | no GPU run | no GPU run |" in text
     assert "| MTM | 82.00 ± 2.00 (3) | 72.00 ± 2.00 (3) |" in text
     # anchors: published figures in their own italic rows, only where the corpus has one
     assert "| *Crichton et al. 2017, multi-task CNN (published)* | *80.37* | *73.17* |" in text
@@ -197,3 +197,20 @@ def test_select_runs_by_system_and_corpus(spec):
     picked = select(runs, "mtm", "BC2GM")
     assert len(picked) == 6 and all("BC2GM" in r.train for r in picked)
     assert select(runs, None, None) == runs
+
+
+def test_cells_made_with_other_settings_are_not_current(spec, tmp_path):
+    from bioner_spacy.benchmark.runner import Bench
+
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    run = Run("a", ("BC5CDR-chem",), 0)
+    settings = bench.settings(run)
+    assert settings["steps"] == 100 and settings["overrides"]["training.max_steps"] == 100
+    assert settings["overrides"]["paths.train"].endswith("BC5CDR-chem/train.spacy")
+    path = bench.cell_path(run)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**cell(run, {"BC5CDR-chem": 0.8}), "settings": settings}))
+    assert list(bench.current_cells([run])) == [run.key]
+    matrix.steps = 200
+    assert bench.current_cells([run]) == {}

@@ -375,3 +375,25 @@ def test_touching_brat_fragments_are_one_fragment(tmp_path):
     report = AlignmentReport()
     (doc,) = brat_to_docs(spacy.blank("en").make_doc, tmp_path, report=report)
     assert spans_of(doc) == [(((1, 3),), "Disease")] and report.discontinuous == 0
+
+
+def test_conditional_layer_norm_conditions_on_the_row_word():
+    torch.manual_seed(1)
+    cln = ConditionalLayerNorm(4)
+    for layer in (cln.gain, cln.bias):
+        torch.nn.init.normal_(layer.weight)
+        torch.nn.init.normal_(layer.bias)
+    h = torch.randn(1, 3, 4)
+    W = cln(h)
+    normed = torch.nn.functional.layer_norm(h[0], (4,))
+    for i in range(3):
+        for j in range(3):
+            # W_ij = gamma(h_i) * norm(h_j) + lambda(h_i)
+            expected = cln.gain(h[0, i]) * normed[j] + cln.bias(h[0, i])
+            torch.testing.assert_close(W[0, i, j], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_no_label_after_initialisation(trained):
+    nlp, _ = trained
+    with pytest.raises(ValueError, match="cannot add label 'Gene': the model is already initialised"):
+        nlp.get_pipe("grid_ner").add_label("Gene")

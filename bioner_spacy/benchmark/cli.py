@@ -21,7 +21,7 @@ def say(message: str) -> None:
     typer.echo(f"[{time.strftime('%H:%M:%S')}] {message}")
 
 
-def paths_for(matrix, quick: bool, work: Optional[Path], results: Optional[Path], output: Optional[Path],
+def paths_for(matrix, work: Optional[Path], results: Optional[Path], output: Optional[Path],
               corpus_dir: Optional[Path]):
     """Defaults: the main matrix writes docs/benchmark.md and keeps its cells in
     docs/benchmark/; any other matrix keeps everything under its work folder.
@@ -124,7 +124,7 @@ def run_command(
     except (ValueError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    work, results, output, corpus_dir = paths_for(matrix, quick, work, results, output, corpus_dir)
+    work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
     gpu = gpu_id >= 0
     runs = select(matrix.runs(gpu), systems, datasets)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent, gpu_id=gpu_id, threads=threads)
@@ -143,17 +143,19 @@ def run_command(
             measure_speed(matrix, bench, results, syntax_pipeline, command)
         except FileNotFoundError as err:
             say(f"speed not measured: {err}")
-    write_report(matrix, results, output, command, gpu)
+    write_report(bench, output, command)
     if failed is not None:
         typer.echo(f"error: {failed}", err=True)
         raise typer.Exit(1)
 
 
-def write_report(matrix, results: Path, output: Path, command: str, gpu: bool) -> None:
+def write_report(bench, output: Path, command: str) -> None:
+    """The results doc from the cells made with the matrix's current settings."""
     from ..io import atomic_path
     from .report import render
 
-    text = render(matrix, results, command, gpu=gpu)
+    matrix, results = bench.matrix, bench.results
+    text = render(matrix, results, command, cells=bench.current_cells(matrix.runs(gpu=True)))
     # the plots live beside the cells: link them from the doc's folder
     rel = Path(os.path.relpath(results, output.parent)).as_posix()
     for name in ("accuracy-", "reduced-", "speed.png"):
@@ -168,13 +170,16 @@ def report_command(
     matrix_name: str = typer.Option("main", "--matrix"),
     quick: bool = typer.Option(False, "--quick"),
     spec: Path = typer.Option(SPEC),
+    corpus_dir: Optional[Path] = typer.Option(None, help="As given to `run`"),
+    work: Optional[Path] = typer.Option(None, help="As given to `run`"),
     results: Optional[Path] = typer.Option(None),
     output: Optional[Path] = typer.Option(None),
-    gpu: bool = typer.Option(False, help="Include GPU-only systems"),
 ):
     """Rewrite the results doc and plots from the cells already written."""
     from .plan import load_matrix
+    from .runner import Bench
 
     matrix = load_matrix(spec, "quick" if quick else matrix_name)
-    _, results, output, _ = paths_for(matrix, quick, None, results, output, None)
-    write_report(matrix, results, output, "bioner-spacy benchmark run " + ("--quick" if quick else f"--matrix {matrix.name}"), gpu)
+    work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
+    bench = Bench(matrix, corpus_dir, work, results, spec.parent)
+    write_report(bench, output, "bioner-spacy benchmark run " + ("--quick" if quick else f"--matrix {matrix.name}"))

@@ -19,6 +19,7 @@ def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
 
 
 def load_cells(results: Path) -> Dict[str, Dict]:
+    """Every cell record under results/cells, by run key."""
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
 
 
@@ -27,17 +28,17 @@ def f1_of(cells: Dict[str, Dict], runs: List[Run], dataset: str) -> List[float]:
     return [cells[r.key]["scores"][dataset]["f"] for r in runs if r.key in cells and dataset in cells[r.key]["scores"]]
 
 
-def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> Tuple[List[str], Dict]:
-    runs = matrix.group_runs(group, gpu)
+def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
+    runs = matrix.group_runs(group, gpu=True)
     data = {}
     header = "| system | " + " | ".join(group.datasets) + " |"
     lines = [header, "|---|" + "---|" * len(group.datasets)]
     for name in group.systems:
         system = matrix.systems[name]
-        if system.gpu and not gpu:
-            lines.append(f"| {system.label} | " + " | ".join("no GPU" for _ in group.datasets) + " |")
-            continue
         own = [r for r in runs if r.system == name]
+        if system.gpu and not any(r.key in cells for r in own):
+            lines.append(f"| {system.label} | " + " | ".join("no GPU run" for _ in group.datasets) + " |")
+            continue
         row = []
         for dataset in group.datasets:
             values = f1_of(cells, [r for r in own if dataset in r.train], dataset)
@@ -50,8 +51,8 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> 
     return lines, data
 
 
-def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> List[str]:
-    runs = [r for r in matrix.group_runs(group, gpu) if r.key in cells]
+def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
+    runs = [r for r in matrix.group_runs(group, gpu=True) if r.key in cells]
     lines = ["| system | " + " | ".join(group.datasets) + " |", "|---|" + "---|" * len(group.datasets)]
     for name in group.systems:
         row = []
@@ -64,10 +65,10 @@ def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group, gpu: bool) -> L
     return lines
 
 
-def reduced_data(matrix: Matrix, cells: Dict[str, Dict], gpu: bool) -> Dict[Tuple[str, str, float], List[float]]:
+def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], List[float]]:
     """F1 values per (system, target corpus, fraction)."""
     out = {}
-    for run in matrix.reduced_runs(gpu):
+    for run in matrix.reduced_runs(gpu=True):
         target = next(d for d in matrix.reduced["datasets"] if d in run.train and
                       (not run.fractions or run.fractions[0][0] == d) and
                       (matrix.systems[run.system].corpora == "all" or run.train == (d,)))
@@ -95,12 +96,14 @@ def reduced_table(matrix: Matrix, data) -> List[str]:
     return lines
 
 
-def render(matrix: Matrix, results: Path, command: str, gpu: bool = False, plots: bool = True) -> str:
-    """The markdown results doc; PNG plots are written beside the cells."""
+def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
+           cells: Dict[str, Dict] = None) -> str:
+    """The markdown results doc; PNG plots are written beside the cells.
+    cells: the records to report (default: every one under results/cells)."""
     from .speed import markdown as speed_markdown
 
     results = Path(results)
-    cells = load_cells(results)
+    cells = load_cells(results) if cells is None else cells
     if not cells:
         return f"# Benchmark `{matrix.name}`\n\nNo finished runs under {results}/cells yet.\n"
     any_cell = next(iter(cells.values()))
@@ -128,10 +131,11 @@ def render(matrix: Matrix, results: Path, command: str, gpu: bool = False, plots
     ]
     figures = []
     for i, group in enumerate(matrix.groups):
-        table, data = accuracy_table(matrix, cells, group, gpu)
+        table, data = accuracy_table(matrix, cells, group)
         lines += [f"## {group.name}", "", "Test F1:", ""] + table
-        lines += ["", "Training seconds per epoch (mean ± std over seeds; from the words each run saw):", ""]
-        lines += seconds_table(matrix, cells, group, gpu) + [""]
+        lines += ["", "Training seconds per epoch (mean ± std over seeds): the training loop's whole seconds, dev "
+                  "evaluations included, over the epochs its words make:", ""]
+        lines += seconds_table(matrix, cells, group) + [""]
         if plots and any(data.values()):
             from .plots import accuracy_plot
 
@@ -141,7 +145,7 @@ def render(matrix: Matrix, results: Path, command: str, gpu: bool = False, plots
             lines += [f"![{group.name}]({png.name})", ""]
             figures.append(png)
     if matrix.reduced:
-        data = reduced_data(matrix, cells, gpu)
+        data = reduced_data(matrix, cells)
         aux = ", ".join(matrix.reduced.get("aux", []))
         lines += ["## Reduced training data", "",
                   "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "

@@ -2,9 +2,12 @@
 
 A run writes ``WORK/runs/KEY/`` (its config, logs and trained model) and,
 only when it has finished, ``RESULTS/cells/KEY.json``: the cell record that
-the report reads. A run whose cell exists is skipped, so an interrupted
-benchmark resumes where it stopped; a failed run leaves no cell behind.
+the report reads. A run whose cell exists, made with the same config file
+content, overrides and step budget, is skipped, so an interrupted benchmark
+resumes where it stopped; a cell made with other settings is run again, and
+a failed run leaves no cell behind.
 """
+import hashlib
 import json
 import os
 import platform
@@ -60,9 +63,9 @@ class Bench:
     """Where a matrix reads corpora and writes runs and cells."""
 
     def __init__(self, matrix: Matrix, corpus_dir: Path, work: Path, results: Path, configs: Path,
-                 gpu_id: int = -1, threads: int = 1, test_limit: int = 0):
+                 gpu_id: int = -1, threads: int = 1):
         self.matrix, self.corpus_dir, self.work, self.results = matrix, Path(corpus_dir), Path(work), Path(results)
-        self.configs, self.gpu_id, self.threads, self.test_limit = Path(configs), gpu_id, threads, test_limit
+        self.configs, self.gpu_id, self.threads = Path(configs), gpu_id, threads
 
     def cell_path(self, run: Run) -> Path:
         return self.results / "cells" / f"{run.key}.json"
@@ -96,6 +99,27 @@ class Bench:
                 o["corpora.train.fractions"] = dict(run.fractions)
         return o
 
+    def settings(self, run: Run) -> Dict:
+        """What a cell must have been made with to count for this matrix: the
+        config file's content, the overrides and the step budget."""
+        config = self.configs / f"{self.matrix.systems[run.system].config}.cfg"
+        return {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+                "overrides": json.loads(json.dumps(self.overrides(run))), "steps": self.matrix.steps}
+
+    def is_current(self, cell: Dict, run: Run) -> bool:
+        return cell.get("settings") == self.settings(run)
+
+    def current_cells(self, runs: List[Run]) -> Dict[str, Dict]:
+        """The cells of ``runs`` made with today's settings."""
+        cells = {}
+        for run in runs:
+            path = self.cell_path(run)
+            if path.exists():
+                cell = json.loads(path.read_text())
+                if self.is_current(cell, run):
+                    cells[run.key] = cell
+        return cells
+
     def write_config(self, run: Run) -> Path:
         from spacy.util import load_config
 
@@ -122,7 +146,7 @@ class Bench:
             total += round(sum(lengths) * run.fraction_of(dataset))
         return total
 
-    def execute(self, run: Run, log: Callable[[str], None] = print) -> Dict:
+    def execute(self, run: Run) -> Dict:
         """Train and score the run; write and return its cell."""
         run_dir = self.run_dir(run)
         config = self.write_config(run)
@@ -135,7 +159,7 @@ class Bench:
         scores_file = run_dir / "scores.json"
         self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(model / "model-best"),
                    *[str(self.corpus(d, "test")) for d in run.train], "--stored-syntax",
-                   "--limit", str(self.test_limit), "--output", str(scores_file)], run_dir / "evaluate.log", env)
+                   "--output", str(scores_file)], run_dir / "evaluate.log", env)
         scores = json.loads(scores_file.read_text())
         steps = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
         words_per_epoch = self.train_words(run)
@@ -143,7 +167,7 @@ class Bench:
         epochs = (last.get("words") or 0) / words_per_epoch if words_per_epoch else None
         system = self.matrix.systems[run.system]
         cell = {
-            "key": run.key, "matrix": self.matrix.name, "system": run.system, "label": system.label,
+            "key": run.key, "settings": self.settings(run), "matrix": self.matrix.name, "system": run.system, "label": system.label,
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "scores": {d: {k: s[k] for k in ("p", "r", "f", "per_type")} for d, s in scores["seqeval_per_dataset"].items()},
@@ -172,15 +196,12 @@ class Bench:
     def run_all(self, runs: List[Run], jobs: int = 1, log: Callable[[str], None] = print) -> Dict[str, Dict]:
         """Every run without a cell, ``jobs`` at a time, with a line per run
         and an ETA from the mean duration so far."""
-        cells = {}
-        todo = []
-        for run in runs:
-            path = self.cell_path(run)
-            if path.exists():
-                cells[run.key] = json.loads(path.read_text())
-            else:
-                todo.append(run)
+        cells = self.current_cells(runs)
+        todo = [run for run in runs if run.key not in cells]
+        stale = [run.key for run in todo if self.cell_path(run).exists()]
         log(f"{len(runs)} runs in matrix {self.matrix.name!r}: {len(cells)} done, {len(todo)} to run")
+        for key in stale:
+            log(f"{key}: its cell was made with other settings (config, overrides or steps); running it again")
         if not todo:
             return cells
         started = time.time()

@@ -28,7 +28,11 @@ class EntityPipe(DatasetAware, TrainablePipe):
     def add_label(self, label: str) -> int:
         if label in self.cfg["labels"]:
             return 0
-        self._allow_extra_label()
+        if self.model.has_dim("nO") is True:
+            # labels are sorted into the output layer's rows: a new one would
+            # shift the others' rows under trained weights
+            raise ValueError(f"[{self.name}] cannot add label {label!r}: the model is already initialised "
+                             f"with labels {', '.join(self.labels)}")
         self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
         return 1
 
