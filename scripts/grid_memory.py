@@ -1,8 +1,8 @@
 """Resident memory of a process training grid_ner, every 5 updates: the
 measurement behind bioner_spacy/ml/heap.py.
 
-    python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy              # with the fixed mmap threshold
-    BIONER_KEEP_MALLOC=1 python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy   # glibc's default
+    python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy                        # malloc_trim after each update
+    BIONER_KEEP_MALLOC=1 python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy   # without it
 """
 import argparse
 import random

@@ -69,10 +69,8 @@ def build_grid(model: Model, nI: int, nO: int) -> None:
     """Create the torch grid network of ``model`` for input width nI and nO
     relations (or resize its output layer). Called at initialisation, and
     before loading weights into a freshly built model."""
-    from .heap import fix_mmap_threshold
     from .word_pair_grid import WordPairGrid
 
-    fix_mmap_threshold()
     if model.has_ref("grid"):
         model.get_ref("grid").shims[0]._model.resize_output(nO)
     else:

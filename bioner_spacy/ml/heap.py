@@ -1,36 +1,31 @@
-"""Keep the CPU heap from growing while the grid trains.
+"""Give freed heap memory back to the system after each grid update.
 
 The word-pair grid allocates and frees large tensors of a different shape at
-every batch. glibc's malloc raises its mmap threshold after each large free,
-so later large tensors come from the heap, which fragments: measured on
-BC5CDR-chem batches of 800 words (2 cores), the process grew from 0.6 GB to
-2.0 GB in 30 updates, and a 2000-step `spacy train` reached 6.8 GB. With a
-fixed 64 KiB threshold large tensors always go to mmap and are returned on
-free: 0.6 GB after the same 30 updates (``scripts/grid_memory.py``).
-
-``fix_mmap_threshold`` makes that setting, process-wide, once, on glibc only;
-set BIONER_KEEP_MALLOC=1 to leave malloc as it is.
+every batch, which fragments glibc's heap: measured on BC5CDR-chem batches
+of 800 words (2 cores, `python scripts/grid_memory.py
+corpus/BC5CDR-chem/train.spacy`), the process grew from 0.6 GB to 1.9 GB in
+30 updates, and a 2000-step `spacy train` reached 6.8 GB. ``malloc_trim``
+after each update keeps it at 0.7 GB. It does not change malloc's settings;
+on other C libraries it does nothing. BIONER_KEEP_MALLOC=1 turns it off.
 """
 import ctypes
 import ctypes.util
 import os
 import sys
-
-M_MMAP_THRESHOLD = -3
-THRESHOLD_BYTES = 64 * 1024
-_done = False
+from functools import lru_cache
 
 
-def fix_mmap_threshold() -> bool:
-    """Set glibc's mmap threshold; True when it was set (now or before)."""
-    global _done
-    if _done:
-        return True
+@lru_cache(maxsize=1)
+def _malloc_trim():
     if os.environ.get("BIONER_KEEP_MALLOC") or not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _done = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES))
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc
-        return False
-    return _done
+        return None
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the system; True when it could."""
+    trim = _malloc_trim()
+    return bool(trim is not None and trim(0) is not None)

@@ -39,6 +39,7 @@ from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
 from ..ml.dataset_tags import set_dataset_types
 from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml.grid_tagger import build_grid
+from ..ml.heap import release_free_memory
 from ..scoring import score_grid
 from ..word_pairs import (
     THW,
@@ -165,6 +166,11 @@ class GridNER(EntityPipe):
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
         self.cfg["width"] = self.model.get_dim("nI")
+
+    def update(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
+        losses = super().update(examples, **kwargs)
+        release_free_memory()  # see bioner_spacy/ml/heap.py
+        return losses
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, List]:
         """Cross-entropy of each cell's relation, averaged over all cells of
