@@ -86,6 +86,15 @@ def group_fragments(doc: Doc, key: str) -> List[Tuple[Span, List[Tuple[int, int]
     return [(span, span._.fragments) for span in group]
 
 
+def entity_fragments(doc: Doc) -> List[Tuple[Span, List[Tuple[int, int]]]]:
+    """Every entity of a doc with its fragments: ``doc.spans["bioner_grid"]``
+    (nested and discontinuous ones included) when the doc has that group,
+    else ``doc.ents``."""
+    if GRID_SPANS_KEY in doc.spans:
+        return group_fragments(doc, GRID_SPANS_KEY)
+    return [(span, [(span.start, span.end)]) for span in doc.ents]
+
+
 def register_extensions() -> None:
     """Register ``Doc._.dataset``: the name of the corpus a doc came from, or
     the dataset tag it was read with; ``Span._.dataset`` (read-only); and

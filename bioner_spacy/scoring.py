@@ -20,7 +20,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .decoding import spans_to_bio
-from .extensions import GRID_SPANS_KEY, group_fragments
+from .extensions import entity_fragments
 
 NO_DATASET = "-"
 
@@ -121,12 +121,8 @@ def grid_entity_chars(doc) -> set:
     """Every entity of a doc as (start_char, character fragments, label):
     ``doc.spans["bioner_grid"]`` (nested and discontinuous ones included)
     when the doc has that group, else ``doc.ents``."""
-    if GRID_SPANS_KEY in doc.spans:
-        spans = group_fragments(doc, GRID_SPANS_KEY)
-    else:
-        spans = [(span, [(span.start, span.end)]) for span in doc.ents]
     entities = set()
-    for span, fragments in spans:
+    for span, fragments in entity_fragments(doc):
         chars = tuple((doc[s].idx, doc[e - 1].idx + len(doc[e - 1])) for s, e in fragments)
         entities.add((chars[0][0], chars, span.label_))
     return entities

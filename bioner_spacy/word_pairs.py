@@ -116,7 +116,7 @@ def best_relations(probs: numpy.ndarray, allowed: numpy.ndarray) -> numpy.ndarra
     """The most probable relation of each cell of an (n, n, R) grid among
     those its region can hold: None or NNW above the diagonal, None or an
     allowed THW type on and below it. ``allowed`` masks the THW types (R,)."""
-    upper = numpy.where(numpy.arange(probs.shape[2]) <= NNW, True, False)
+    upper = numpy.arange(probs.shape[2]) <= NNW
     lower = allowed.copy()
     lower[NNW] = False
     lower[NONE] = True

@@ -3,9 +3,8 @@
 The word-pair grid allocates and frees large tensors of a different shape at
 every batch, which fragments glibc's heap: measured on BC5CDR-chem batches
 of 800 words (2 cores, `python scripts/grid_memory.py
-corpus/BC5CDR-chem/train.spacy`), the process grew from 0.6 GB to 1.9 GB in
-30 updates, and a 2000-step `spacy train` reached 6.8 GB. ``malloc_trim``
-after each update keeps it at 0.7 GB. It does not change malloc's settings;
+corpus/BC5CDR-chem/train.spacy`), the process grew from 0.5 GB to 1.9 GB in
+30 updates; ``malloc_trim`` after each update keeps it at 0.7 GB. It does not change malloc's settings;
 on other C libraries it does nothing. BIONER_KEEP_MALLOC=1 turns it off.
 """
 import ctypes

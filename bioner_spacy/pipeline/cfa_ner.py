@@ -19,7 +19,7 @@ from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
-from .entity_pipe import EntityPipe
+from .entity_pipe import EntityPipe, set_first_ents
 from ..syntax.context import syntax_context
 
 DEFAULT_CFA_MODEL = """
@@ -196,14 +196,7 @@ class CFANER(EntityPipe):
         doc._.dataset = ALL_DATASETS
         doc.spans[ALL_SPANS_KEY] = spans
         rank = {name: i for i, name in enumerate(self.preference)}
-        order = sorted(spans, key=lambda s: (rank.get(s.id_, len(rank)), -len(s), s.start, s.id_))
-        taken = numpy.zeros(len(doc), dtype=bool)
-        ents = []
-        for span in order:
-            if not taken[span.start : span.end].any():
-                taken[span.start : span.end] = True
-                ents.append(Span(doc, span.start, span.end, label=span.label))
-        doc.set_ents(sorted(ents), default="outside")
+        set_first_ents(doc, sorted(spans, key=lambda s: (rank.get(s.id_, len(rank)), -len(s), s.start, s.id_)))
 
     def predict(self, docs: Iterable[Doc]) -> List[Floats2d]:
         docs = list(docs)

@@ -3,13 +3,26 @@ in ``cfg``, the training step, and ``pipe`` over ``annotate_batch``."""
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc
+import numpy
+from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 from thinc.api import set_dropout_rate
 
 from ..ml.dataset_tags import set_dataset_types
 from .datasets import DatasetAware
+
+
+def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
+    """``doc.ents`` = each span of ``ordered`` that overlaps no span taken
+    before it (labels kept; ids and other data dropped)."""
+    taken = numpy.zeros(len(doc), dtype=bool)
+    ents = []
+    for span in ordered:
+        if not taken[span.start : span.end].any():
+            taken[span.start : span.end] = True
+            ents.append(Span(doc, span.start, span.end, label=span.label))
+    doc.set_ents(sorted(ents), default="outside")
 
 
 class EntityPipe(DatasetAware, TrainablePipe):

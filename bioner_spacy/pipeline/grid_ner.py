@@ -22,6 +22,7 @@ only dataset; only the dataset's own types are decoded, and with
 ``restrict_loss`` only they compete in its loss. With the dataset "all",
 every known dataset runs and the spans' ``id_`` names the dataset.
 """
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -32,9 +33,9 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Config, Model, NumpyOps
 
-from ..extensions import ALL_DATASETS, GRID_SPANS_KEY, group_fragments, set_group_fragments
+from ..extensions import ALL_DATASETS, GRID_SPANS_KEY, entity_fragments, set_group_fragments
 from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
 from ..ml.dataset_tags import set_dataset_types
 from ..ml.default_tok2vec import DEFAULT_TOK2VEC
@@ -42,7 +43,6 @@ from ..ml.grid_tagger import build_grid
 from ..ml.heap import release_free_memory
 from ..scoring import score_grid
 from ..word_pairs import (
-    THW,
     GridEntity,
     best_relations,
     decode_relations,
@@ -52,7 +52,7 @@ from ..word_pairs import (
     relation_names,
     words_of,
 )
-from .entity_pipe import EntityPipe
+from .entity_pipe import EntityPipe, set_first_ents
 
 DEFAULT_GRID_MODEL = """
 [model]
@@ -114,10 +114,13 @@ def make_grid_ner(
     return GridNER(nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, max_paths=max_paths, scorer=scorer)
 
 
-def softmax(logits, xp):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = xp.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+@lru_cache(maxsize=256)
+def relations_of_types(labels: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> numpy.ndarray:
+    """Which relations (None, NNW, THW-label...) a dataset of ``types`` may
+    hold; all of them for types None. Read-only."""
+    mask = numpy.asarray([True, True] + [types is None or label in types for label in labels])
+    mask.flags.writeable = False
+    return mask
 
 
 class GridNER(EntityPipe):
@@ -149,7 +152,7 @@ class GridNER(EntityPipe):
         """Which relations a sentence of ``dataset`` may hold: None, NNW and
         the THW of its own types (every type for an unknown dataset)."""
         types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
-        return numpy.asarray([k < THW or types is None or self.labels[k - THW] in types for k in range(len(self.relations))])
+        return relations_of_types(self.labels, None if types is None else tuple(types))
 
     # -- training ---------------------------------------------------------
 
@@ -181,15 +184,15 @@ class GridNER(EntityPipe):
         xp = self.model.ops.xp
         gold = [gold_entities(example) for example in examples]
         n_cells = sum(grid.shape[0] * grid.shape[1] for grid in grids) or 1
+        ops = self.model.ops
+        masks = [self.relation_mask(eg.reference._.dataset) for eg in examples]
         loss, d_grids = 0.0, []
         for (d, start, end), logits in zip(segments, grids):
             inside = [(tuple(w - start for w in words), label) for words, label in gold[d] if start <= words[0] and words[-1] < end]
-            target = self.model.ops.asarray(encode_grid(end - start, inside, self.labels))
-            if self.restrict_loss:
-                blocked = ~self.relation_mask(examples[d].reference._.dataset)
-                if blocked.any():
-                    logits = logits + xp.asarray(numpy.where(blocked, -1e4, 0.0).astype("float32"))
-            probs = softmax(logits, xp)
+            target = ops.asarray(encode_grid(end - start, inside, self.labels))
+            if self.restrict_loss and not masks[d].all():
+                logits = logits + xp.asarray(numpy.where(masks[d], 0.0, -1e4).astype("float32"))
+            probs = ops.softmax(logits, axis=-1)
             one_hot = xp.eye(probs.shape[2], dtype=probs.dtype)[target]
             loss += float(-xp.log((probs * one_hot).sum(axis=2) + 1e-12).sum()) / n_cells
             d_grids.append((probs - one_hot) / n_cells)
@@ -212,21 +215,22 @@ class GridNER(EntityPipe):
         for doc, (_, name) in zip(inputs, runs):
             doc._.dataset = name
         found: List[List[Found]] = [[] for _ in docs]
-        for (i, name), entities in zip(runs, self.decode(inputs, self.predict(inputs))):
+        for (i, name), entities in zip(runs, self.decode(inputs, self.predict(inputs), [name for _, name in runs])):
             source = name if datasets[i] == ALL_DATASETS else None
             found[i].extend((words, label, score, source) for words, label, score in entities)
         for doc, dataset, entities in zip(docs, datasets, found):
             doc._.dataset = dataset
             self.write_entities(doc, entities)
 
-    def decode(self, docs: List[Doc], scores) -> List[List[Tuple[Tuple[int, ...], str, float]]]:
+    def decode(self, docs: List[Doc], scores, datasets: List[Optional[str]]) -> List[List[Tuple[Tuple[int, ...], str, float]]]:
         """Each doc's entities (word indices in the doc, type, score), read
-        with the doc's own dataset's types."""
+        with its dataset's types."""
         segments, grids = scores
-        masks = [self.relation_mask(self.dataset_of(doc)) for doc in docs]
+        masks = [self.relation_mask(dataset) for dataset in datasets]
+        numpy_ops = NumpyOps()
         entities: List[list] = [[] for _ in docs]
         for (d, start, _), logits in zip(segments, grids):
-            probs = softmax(self.model.ops.to_numpy(logits), numpy)
+            probs = numpy_ops.softmax(self.model.ops.to_numpy(logits), axis=-1)
             relations = best_relations(probs, masks[d])
             for words, label in decode_relations(relations, self.labels, self.max_paths):
                 if docs[d][start + words[0]].is_space or docs[d][start + words[-1]].is_space:
@@ -236,7 +240,7 @@ class GridNER(EntityPipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores) -> None:
         docs = list(docs)
-        for doc, entities in zip(docs, self.decode(docs, scores)):
+        for doc, entities in zip(docs, self.decode(docs, scores, [self.dataset_of(doc) for doc in docs])):
             self.write_entities(doc, [(words, label, score, None) for words, label, score in entities])
 
     @staticmethod
@@ -246,13 +250,7 @@ class GridNER(EntityPipe):
         doc.spans[GRID_SPANS_KEY] = spans
         set_group_fragments(doc, GRID_SPANS_KEY, [fragments(words) for words, *_ in found])
         doc.spans[GRID_SPANS_KEY].attrs["scores"] = [score for _, _, score, _ in found]
-        taken = numpy.zeros(len(doc), dtype=bool)
-        ents = []
-        for span in spans:
-            if not taken[span.start : span.end].any():
-                taken[span.start : span.end] = True
-                ents.append(Span(doc, span.start, span.end, label=span.label))
-        doc.set_ents(sorted(ents), default="outside")
+        set_first_ents(doc, spans)
 
     # -- serialisation: the torch network exists once nI and nO are known --
 
@@ -282,10 +280,7 @@ def gold_entities(example: Example) -> List[GridEntity]:
     discontinuous entities), else ``doc.ents``. A fragment that does not fall
     on the predicted tokens' boundaries drops its entity."""
     ref, pred = example.reference, example.predicted
-    if GRID_SPANS_KEY in ref.spans:
-        spans = group_fragments(ref, GRID_SPANS_KEY)
-    else:
-        spans = [(span, [(span.start, span.end)]) for span in ref.ents]
+    spans = entity_fragments(ref)
     same_tokens = len(ref) == len(pred) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(ref, pred))
     entities = []
     for span, span_fragments in spans:
