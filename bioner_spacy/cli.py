@@ -5,8 +5,6 @@ assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
 annotate raw text (text files, JSONL, brat folders) -> JSONL or brat .ann
 """
-import os
-import platform
 import random
 import sys
 import time
@@ -27,6 +25,7 @@ from .corpus.readers import read_docbin, without_entities
 from .extensions import ALL_DATASETS
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
+from .provenance import machine
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
@@ -36,10 +35,6 @@ app.add_typer(convert_app, name="convert")
 app.add_typer(benchmark_app, name="benchmark")
 
 NO_SYNTAX = "none"
-
-
-def machine() -> str:
-    return " ".join(filter(None, [platform.machine(), platform.processor(), f"{len(os.sched_getaffinity(0))} cores"]))
 
 
 def fail(message: str) -> None:

@@ -8,18 +8,11 @@ import argparse
 import random
 import resource
 
-import spacy
 from spacy.training.batchers import minibatch_by_words
 from spacy.util import load_config, load_model_from_config
 
+from bioner_spacy.benchmark.speed import status_mb
 from bioner_spacy.corpus.readers import create_syntax_corpus
-
-
-def rss_mb() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def main() -> None:
@@ -33,13 +26,13 @@ def main() -> None:
     nlp = load_model_from_config(load_config(args.config), auto_fill=True)
     examples = list(create_syntax_corpus(args.train, limit=args.docs)(nlp))
     optimizer = nlp.initialize(lambda: examples[:200])
-    print(f"after initialisation: {rss_mb()} MB", flush=True)
+    print(f"after initialisation: {status_mb('VmRSS'):.0f} MB", flush=True)
     random.Random(0).shuffle(examples)
     for i, batch in enumerate(minibatch_by_words(examples, size=args.words)):
         nlp.update(batch, sgd=optimizer, drop=0.1)
         if i % 5 == 0:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-            print(f"update {i}: {len(batch)} docs, RSS {rss_mb()} MB, peak {peak} MB", flush=True)
+            print(f"update {i}: {len(batch)} docs, RSS {status_mb('VmRSS'):.0f} MB, peak {peak} MB", flush=True)
         if i == args.updates:
             break
 

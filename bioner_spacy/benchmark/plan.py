@@ -88,20 +88,25 @@ class Matrix:
                     runs.extend(Run(name, (d,), seed) for d in group.datasets)
         return runs
 
-    def reduced_runs(self, gpu: bool) -> List[Run]:
+    def reduced_points(self, gpu: bool) -> List[Tuple[str, str, float, Run]]:
+        """(system, target corpus, share of its training sentences, run) of
+        every point of the reduced-data curves."""
         if not self.reduced:
             return []
-        runs = []
+        points = []
         for name in self.reduced["systems"]:
             system = self.systems[name]
             if system.gpu and not gpu:
                 continue
             for target in self.reduced["datasets"]:
                 train = (target,) if system.corpora != "all" else tuple(sorted({target, *self.reduced.get("aux", [])}))
-                for fraction in self.reduced["fractions"]:
-                    fractions = ((target, float(fraction)),) if fraction < 1 else ()
-                    runs.extend(Run(name, train, seed, fractions) for seed in self.seeds)
-        return runs
+                for fraction in map(float, self.reduced["fractions"]):
+                    fractions = ((target, fraction),) if fraction < 1 else ()
+                    points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)
+        return points
+
+    def reduced_runs(self, gpu: bool) -> List[Run]:
+        return [run for *_, run in self.reduced_points(gpu)]
 
     def runs(self, gpu: bool = False) -> List[Run]:
         """Every run, each once, in matrix order."""

@@ -68,20 +68,10 @@ def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
 def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], List[float]]:
     """F1 values per (system, target corpus, fraction)."""
     out = {}
-    for run in matrix.reduced_runs(gpu=True):
-        target = next(d for d in matrix.reduced["datasets"] if d in run.train and
-                      (not run.fractions or run.fractions[0][0] == d) and
-                      (matrix.systems[run.system].corpora == "all" or run.train == (d,)))
-        for dataset in matrix.reduced["datasets"]:
-            if dataset not in run.train:
-                continue
-            fraction = run.fraction_of(dataset)
-            if matrix.systems[run.system].corpora == "all" and dataset != target:
-                continue
-            key = (run.system, dataset, fraction)
-            out.setdefault(key, [])
-            if run.key in cells and dataset in cells[run.key]["scores"]:
-                out[key].append(cells[run.key]["scores"][dataset]["f"])
+    for system, target, fraction, run in matrix.reduced_points(gpu=True):
+        values = out.setdefault((system, target, fraction), [])
+        if run.key in cells and target in cells[run.key]["scores"]:
+            values.append(cells[run.key]["scores"][target]["f"])
     return out
 
 

@@ -10,43 +10,18 @@ a failed run leaves no cell behind.
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 from ..io import atomic_path
+from ..provenance import machine, versions
 from .plan import Matrix, Run
-
-VERSIONED = ("bioner-spacy", "spacy", "thinc", "torch", "spacy-transformers", "seqeval")
-
-
-def versions() -> Dict[str, Optional[str]]:
-    out = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
-
 
 def device(gpu_id: int) -> str:
     if gpu_id < 0:
@@ -57,6 +32,14 @@ def device(gpu_id: int) -> str:
         return f"cuda:{gpu_id} {torch.cuda.get_device_name(gpu_id)}"
     except Exception:  # noqa: BLE001 - only a label
         return f"cuda:{gpu_id}"
+
+
+@lru_cache(maxsize=None)
+def corpus_words(path: Path) -> int:
+    """Words in a .spacy corpus (read once per process)."""
+    from spacy.tokens import DocBin
+
+    return sum(len(t) for t in DocBin().from_disk(path).tokens)
 
 
 class Bench:
@@ -138,13 +121,7 @@ class Bench:
 
     def train_words(self, run: Run) -> int:
         """Words in one epoch of the run's training data."""
-        from spacy.tokens import DocBin
-
-        total = 0
-        for dataset in run.train:
-            lengths = [len(t) for t in DocBin().from_disk(self.corpus(dataset, "train")).tokens]
-            total += round(sum(lengths) * run.fraction_of(dataset))
-        return total
+        return sum(round(corpus_words(self.corpus(d, "train")) * run.fraction_of(d)) for d in run.train)
 
     def execute(self, run: Run) -> Dict:
         """Train and score the run; write and return its cell."""

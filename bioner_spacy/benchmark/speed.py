@@ -41,12 +41,7 @@ def reset_peak() -> bool:
 
 
 def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return status_mb("VmHWM")
 
 
 def texts_of(data: str, limit: int):
@@ -122,7 +117,7 @@ def measure_pipelines(args, pipelines, log=print) -> dict:
     pipeline; ``args`` carries data, limit, batch_size, syntax_pipeline,
     repeats, long_sentence and max_length."""
     pipelines = [("syntax only", SYNTAX_PREFIX + args.syntax_pipeline)] + list(pipelines)
-    from .runner import machine
+    from ..provenance import machine
 
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(),
                "data": args.data, "speed": {}, "long_sentence": []}
