@@ -123,14 +123,8 @@ class CFANER(EntityPipe):
         preference: Sequence[str] = (),
         scorer=score_seqeval,
     ):
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.default_dataset = dataset
-        self.restrict_loss = restrict_loss
+        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer)
         self.preference = list(preference)
-        self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
     def tags(self) -> List[str]:

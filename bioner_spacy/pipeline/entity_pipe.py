@@ -1,5 +1,6 @@
 """What ``cfa_ner`` and ``grid_ner`` share: entity types and datasets kept
-in ``cfg``, the training step, and ``pipe`` over ``annotate_batch``."""
+in ``cfg``, which dataset a doc is read with, the training step, and
+``pipe`` over ``annotate_batch``."""
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
 from spacy.pipeline import TrainablePipe
@@ -7,10 +8,47 @@ import numpy
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
-from thinc.api import set_dropout_rate
+from spacy.vocab import Vocab
+from thinc.api import Model, set_dropout_rate
 
 from ..ml.dataset_tags import set_dataset_types
-from .datasets import DatasetAware
+from ..extensions import ALL_DATASETS
+
+
+class DatasetAware:
+    """Mixin for a pipe with ``name``, ``cfg`` and ``default_dataset``."""
+
+    @property
+    def datasets(self) -> Dict[str, List[str]]:
+        """The datasets the model was trained on, each with its entity types."""
+        return {name: list(types) for name, types in self.cfg.get("datasets", {}).items()}
+
+    def dataset_of(self, doc: Doc) -> Optional[str]:
+        """The dataset whose tag and entity types a doc is read with:
+        ``doc._.dataset``, else the component's default, else the model's only
+        dataset. None for a model that knows no datasets ("all" included)."""
+        known = self.cfg.get("datasets", {})
+        dataset = doc._.dataset or self.default_dataset
+        if dataset is None:
+            if len(known) > 1:
+                raise ValueError(
+                    f"[{self.name}] the doc has no dataset and the component no default: set doc._.dataset, or "
+                    f"load with config={{'components': {{'{self.name}': {{'dataset': NAME}}}}}}; NAME is "
+                    f"'{ALL_DATASETS}' or one of: {', '.join(known)}"
+                )
+            return next(iter(known), None)
+        self.require_dataset(dataset)
+        return dataset if known else None
+
+    def require_dataset(self, dataset: str) -> None:
+        """Raise a ValueError naming the known datasets unless ``dataset`` is
+        one of them or "all" (any name passes a model that knows none)."""
+        known = self.cfg.get("datasets", {})
+        if dataset != ALL_DATASETS and known and dataset not in known:
+            raise ValueError(
+                f"[{self.name}] unknown dataset tag {dataset!r}: this model knows "
+                f"{', '.join(known)} (or '{ALL_DATASETS}' to run them all)"
+            )
 
 
 def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
@@ -26,8 +64,17 @@ def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
 
 
 class EntityPipe(DatasetAware, TrainablePipe):
-    """A subclass sets ``cfg`` ({"labels": [...], "datasets": {...}}) and
-    implements ``get_loss`` and ``annotate_batch``."""
+    """A subclass implements ``get_loss`` and ``annotate_batch``; ``cfg``
+    holds {"labels": [...], "datasets": {...}} and what the subclass adds."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, dataset: Optional[str], restrict_loss: bool, scorer):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.default_dataset = dataset
+        self.restrict_loss = restrict_loss
+        self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
     def labels(self):

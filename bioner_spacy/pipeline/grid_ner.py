@@ -135,14 +135,9 @@ class GridNER(EntityPipe):
         max_paths: int = 16,
         scorer=score_grid,
     ):
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.default_dataset = dataset
-        self.restrict_loss = restrict_loss
+        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer)
         self.max_paths = max_paths
-        self.cfg: Dict = {"labels": [], "datasets": {}, "width": None}
+        self.cfg["width"] = None
 
     @property
     def relations(self) -> List[str]:
