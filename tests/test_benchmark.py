@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+import typer
 from spacy.tokens import Doc, DocBin
 
 from bioner_spacy.benchmark.plan import Run, load_matrix
@@ -182,7 +183,7 @@ def test_quick_matrix_end_to_end(tmp_path):
     assert len(cells) == 21
     record = json.loads(cells[0].read_text())
     assert {"scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
-    doc = (tmp_path / "work" / "benchmark.md").read_text()
+    doc = (tmp_path / "work" / "results.md").read_text()
     assert "± " in doc and "## Reduced training data" in doc and "## Speed and memory" in doc
     assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
@@ -197,6 +198,11 @@ def test_select_runs_by_system_and_corpus(spec):
     picked = select(runs, "mtm", "BC2GM")
     assert len(picked) == 6 and all("BC2GM" in r.train for r in picked)
     assert select(runs, None, None) == runs
+    seed_zero = select(runs, "stm", None, "0")
+    assert len(seed_zero) == 2 and {r.seed for r in seed_zero} == {0}
+    assert len(select(runs, None, "NCBI-disease", "1,2")) == 2 * len(select(runs, None, "NCBI-disease", "1"))
+    with pytest.raises(typer.BadParameter, match="'1,x'"):
+        select(runs, None, None, "1,x")
 
 
 def test_cells_made_with_other_settings_are_not_current(spec, tmp_path):

@@ -23,12 +23,12 @@ def say(message: str) -> None:
 
 def paths_for(matrix, work: Optional[Path], results: Optional[Path], output: Optional[Path],
               corpus_dir: Optional[Path]):
-    """Defaults: the main matrix writes docs/benchmark.md and keeps its cells in
-    docs/benchmark/; any other matrix keeps everything under its work folder.
+    """Defaults: the main matrix writes docs/results.md and keeps its cells and
+    plots in docs/benchmark/; any other matrix keeps everything under its work folder.
     A matrix that converts slices of the corpora converts them there too."""
     work = work or Path("benchmark" if matrix.name == "main" else f"benchmark-{matrix.name}")
     results = results or (Path("docs/benchmark") if matrix.name == "main" else work / "results")
-    output = output or (Path("docs/benchmark.md") if matrix.name == "main" else work / "benchmark.md")
+    output = output or (Path("docs/results.md") if matrix.name == "main" else work / "results.md")
     corpus_dir = corpus_dir or (work / "corpus" if matrix.convert_limit else Path("corpus"))
     return work, results, output, corpus_dir
 
@@ -85,13 +85,18 @@ def measure_speed(matrix, bench, results: Path, syntax_pipeline: str, command: s
         tmp.write_text(json.dumps(speed, indent=2))
 
 
-def select(runs, systems: Optional[str], datasets: Optional[str]):
+def select(runs, systems: Optional[str], datasets: Optional[str], seeds: Optional[str] = None):
     """The runs of the named systems that train on one of the named corpora
-    (each filter only when given)."""
+    with one of the named seeds (each filter only when given)."""
     wanted_systems = set(systems.split(",")) if systems else None
     wanted_datasets = set(datasets.split(",")) if datasets else None
+    try:
+        wanted_seeds = {int(seed) for seed in seeds.split(",")} if seeds else None
+    except ValueError:
+        raise typer.BadParameter(f"seeds must be comma-separated integers, got {seeds!r}", param_hint="--seeds")
     return [r for r in runs if (wanted_systems is None or r.system in wanted_systems)
-            and (wanted_datasets is None or wanted_datasets & set(r.train))]
+            and (wanted_datasets is None or wanted_datasets & set(r.train))
+            and (wanted_seeds is None or r.seed in wanted_seeds)]
 
 
 @benchmark_app.command("run")
@@ -112,6 +117,7 @@ def run_command(
     dry_run: bool = typer.Option(False, help="List the runs and stop"),
     systems: Optional[str] = typer.Option(None, help="Only the runs of these systems (comma-separated)"),
     datasets: Optional[str] = typer.Option(None, help="Only the runs that train on one of these corpora (comma-separated)"),
+    seeds: Optional[str] = typer.Option(None, help="Only the runs with these seeds (comma-separated), e.g. seed 0 of everything first"),
 ):
     """Convert, train, score, measure and report: the whole matrix, resuming
     from the cells already written."""
@@ -126,7 +132,7 @@ def run_command(
         raise typer.Exit(2)
     work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
     gpu = gpu_id >= 0
-    runs = select(matrix.runs(gpu), systems, datasets)
+    runs = select(matrix.runs(gpu), systems, datasets, seeds)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent, gpu_id=gpu_id, threads=threads)
     if dry_run:
         for run in runs:
