@@ -220,3 +220,13 @@ def test_cells_made_with_other_settings_are_not_current(spec, tmp_path):
     assert list(bench.current_cells([run])) == [run.key]
     matrix.steps = 200
     assert bench.current_cells([run]) == {}
+
+
+def test_measured_processes_keep_to_their_threads():
+    """A speed or training child started with thread_env(1) runs torch on one
+    thread, whatever the machine's core count."""
+    from bioner_spacy.benchmark.speed import thread_env
+
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                         capture_output=True, text=True, env=thread_env(1), check=True)
+    assert out.stdout.strip() == "1"

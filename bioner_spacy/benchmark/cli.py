@@ -76,7 +76,7 @@ def measure_speed(matrix, bench, results: Path, syntax_pipeline: str, command: s
         subprocess.run(cmd, check=True, capture_output=True)
         pipelines.append((system.label, str(target)))
     args = SimpleNamespace(data=str(bench.corpus(dataset, "test")), limit=int(spec.get("limit", 0)), batch_size=128,
-                           syntax_pipeline=syntax_pipeline, repeats=int(spec.get("repeats", 1)),
+                           syntax_pipeline=syntax_pipeline, repeats=int(spec.get("repeats", 1)), threads=bench.threads,
                            long_sentence=int(spec.get("long_sentence", 0)), max_length=list(spec.get("max_length", [256, 512])))
     say(f"speed and memory of {len(pipelines)} pipelines (+ syntax only) on {args.data}")
     speed = measure_pipelines(args, pipelines, log=say)

@@ -9,7 +9,6 @@ a failed run leaves no cell behind.
 """
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Callable, Dict, List
 from ..io import atomic_path
 from ..provenance import machine, versions
 from .plan import Matrix, Run
+from .speed import thread_env
 
 def device(gpu_id: int) -> str:
     if gpu_id < 0:
@@ -127,7 +127,7 @@ class Bench:
         """Train and score the run; write and return its cell."""
         run_dir = self.run_dir(run)
         config = self.write_config(run)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        env = thread_env(self.threads)
         model = run_dir / "model"
         start = time.time()
         self.call([sys.executable, "-m", "spacy", "train", str(config), "--output", str(model),
