@@ -397,3 +397,19 @@ def test_no_label_after_initialisation(trained):
     nlp, _ = trained
     with pytest.raises(ValueError, match="cannot add label 'Gene': the model is already initialised"):
         nlp.get_pipe("grid_ner").add_label("Gene")
+
+
+def test_heap_is_trimmed_after_each_update_and_predicted_batch(trained, monkeypatch):
+    """The grids of a batch fragment glibc's heap (bioner_spacy/ml/heap.py):
+    grid_ner gives the free pages back after every update and every batch it
+    annotates, not only in training."""
+    import bioner_spacy.pipeline.grid_ner as grid_ner_module
+
+    nlp, examples = trained
+    calls = []
+    monkeypatch.setattr(grid_ner_module, "release_free_memory", lambda: calls.append(1) or True)
+    texts = ["Cisplatin caused acute renal failure ."] * 5
+    list(nlp.pipe(texts, batch_size=2))
+    assert len(calls) == 3
+    nlp.get_pipe("grid_ner").update(examples[:1], sgd=None)
+    assert len(calls) == 4

@@ -199,7 +199,9 @@ class GridNER(EntityPipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [], []
-        return self.model.predict(docs)
+        scores = self.model.predict(docs)
+        release_free_memory()  # as after an update: the batch's grids are freed
+        return scores
 
     def annotate_batch(self, docs: List[Doc]) -> None:
         datasets = [self.dataset_of(doc) for doc in docs]
