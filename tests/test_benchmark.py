@@ -88,6 +88,7 @@ def test_mean_std_and_format():
     assert mean_std([0.7, 0.8, 0.9]) == pytest.approx((0.8, 0.1))
     assert fmt([0.7, 0.8, 0.9]) == "80.00 ± 10.00 (3)"
     assert fmt([]) == "-"
+    assert fmt([0.7845]) == "78.45 (1)"
 
 
 def cell(run, scores, seconds_per_epoch=10.0):
@@ -117,7 +118,7 @@ def test_report_hand_checked(spec, tmp_path):
     assert "| *Crichton et al. 2017, multi-task CNN (published)* | *80.37* | *73.17* |" in text
     assert "| NCBI-disease | 100% | 77.00 ± 2.00 (3) | 82.00 ± 2.00 (3) |" in text
     assert "| NCBI-disease | 50% | 62.00 ± 2.00 (3) | - |" in text
-    assert "| System A | 10 ± 0 | - |" in text
+    assert "| System A | 10 ± 0 (3) | - |" in text
 
 
 def test_report_plots(spec, tmp_path):

@@ -11,10 +11,13 @@ from .stats import mean_std
 
 
 def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
-    """"mean ± std (n)" of values, or "-" when there are none."""
+    """"mean ± std (n)" of values; one value has no spread to show: "value (1)";
+    "-" when there are none."""
     mean, std = mean_std(values)
     if mean is None:
         return "-"
+    if len(values) == 1:
+        return f"{scale * mean:.{digits}f} (1)"
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} ({len(values)})"
 
 
@@ -59,8 +62,7 @@ def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
         for dataset in group.datasets:
             secs = [cells[r.key]["seconds_per_epoch"] for r in runs if r.system == name and dataset in r.train
                     and cells[r.key].get("seconds_per_epoch")]
-            mean, std = mean_std(secs)
-            row.append("-" if mean is None else f"{mean:.0f} ± {std:.0f}")
+            row.append(fmt(secs, scale=1.0, digits=0))
         lines.append(f"| {matrix.systems[name].label} | " + " | ".join(row) + " |")
     return lines
 
@@ -123,7 +125,7 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
     for i, group in enumerate(matrix.groups):
         table, data = accuracy_table(matrix, cells, group)
         lines += [f"## {group.name}", "", "Test F1:", ""] + table
-        lines += ["", "Training seconds per epoch (mean ± std over seeds): the training loop's whole seconds, dev "
+        lines += ["", "Training seconds per epoch (mean ± std (number of seeds)): the training loop's whole seconds, dev "
                   "evaluations included, over the epochs its words make:", ""]
         lines += seconds_table(matrix, cells, group) + [""]
         if plots and any(data.values()):
