@@ -85,6 +85,12 @@ def measure_speed(matrix, bench, results: Path, syntax_pipeline: str, command: s
         tmp.write_text(json.dumps(speed, indent=2))
 
 
+def rerun_command(matrix_name: str, quick: bool) -> str:
+    """The command that makes the whole matrix, for the results doc: never the
+    filtered call (--systems, --seeds, ...) that happened to finish it."""
+    return "bioner-spacy benchmark run " + ("--quick" if quick else f"--matrix {matrix_name}")
+
+
 def select(runs, systems: Optional[str], datasets: Optional[str], seeds: Optional[str] = None):
     """The runs of the named systems that train on one of the named corpora
     with one of the named seeds (each filter only when given)."""
@@ -124,7 +130,7 @@ def run_command(
     from .plan import load_matrix
     from .runner import Bench
 
-    command = "bioner-spacy benchmark run " + " ".join(sys.argv[3:])
+    command = rerun_command(matrix_name, quick)
     try:
         matrix = load_matrix(spec, "quick" if quick else matrix_name)
     except (ValueError, OSError) as err:
@@ -188,4 +194,4 @@ def report_command(
     matrix = load_matrix(spec, "quick" if quick else matrix_name)
     work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent)
-    write_report(bench, output, "bioner-spacy benchmark run " + ("--quick" if quick else f"--matrix {matrix.name}"))
+    write_report(bench, output, rerun_command(matrix.name, quick))
