@@ -22,7 +22,6 @@ from . import __version__
 from .corpus.brat import AlignmentReport, brat_to_docs
 from .corpus.iob import dataset_name, iob_to_docs
 from .corpus.readers import read_docbin, without_entities
-from .extensions import ALL_DATASETS
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
 from .provenance import machine

@@ -105,13 +105,10 @@ class Matrix:
                     points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)
         return points
 
-    def reduced_runs(self, gpu: bool) -> List[Run]:
-        return [run for *_, run in self.reduced_points(gpu)]
-
     def runs(self, gpu: bool = False) -> List[Run]:
         """Every run, each once, in matrix order."""
         seen, out = set(), []
-        for run in [r for g in self.groups for r in self.group_runs(g, gpu)] + self.reduced_runs(gpu):
+        for run in [r for g in self.groups for r in self.group_runs(g, gpu)] + [run for *_, run in self.reduced_points(gpu)]:
             if run not in seen:
                 seen.add(run)
                 out.append(run)

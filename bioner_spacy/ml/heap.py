@@ -6,9 +6,10 @@ every batch, which fragments glibc's heap: measured on BC5CDR-chem batches
 of 800 words (2 cores, `python scripts/grid_memory.py
 corpus/BC5CDR-chem/train.spacy`), the process grew from 0.5 GB to 1.9 GB in
 30 updates; ``malloc_trim`` after each update keeps it at 0.7 GB. Annotating
-the BC5CDR-chem test texts (`python -m bioner_spacy.benchmark.speed --one
-PIPELINE`) peaked at 1.45 GB without a trim after each batch and 1.07 GB with
-it. It does not change malloc's settings;
+the BC5CDR-chem test texts with the harness's grid pipeline (`python -m
+bioner_spacy.benchmark.speed --data corpus/BC5CDR-chem/test.spacy --one
+benchmark/pipelines/grid`) peaked at 1.07 GB with a trim after each batch and
+1.45 GB with BIONER_KEEP_MALLOC=1. It does not change malloc's settings;
 on other C libraries it does nothing. BIONER_KEEP_MALLOC=1 turns it off.
 """
 import ctypes

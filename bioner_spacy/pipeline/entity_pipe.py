@@ -3,8 +3,8 @@ in ``cfg``, which dataset a doc is read with, the training step, and
 ``pipe`` over ``annotate_batch``."""
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
-from spacy.pipeline import TrainablePipe
 import numpy
+from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
@@ -15,8 +15,30 @@ from ..ml.dataset_tags import set_dataset_types
 from ..extensions import ALL_DATASETS
 
 
-class DatasetAware:
-    """Mixin for a pipe with ``name``, ``cfg`` and ``default_dataset``."""
+def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
+    """``doc.ents`` = each span of ``ordered`` that overlaps no span taken
+    before it (labels kept; ids and other data dropped)."""
+    taken = numpy.zeros(len(doc), dtype=bool)
+    ents = []
+    for span in ordered:
+        if not taken[span.start : span.end].any():
+            taken[span.start : span.end] = True
+            ents.append(Span(doc, span.start, span.end, label=span.label))
+    doc.set_ents(sorted(ents), default="outside")
+
+
+class EntityPipe(TrainablePipe):
+    """A subclass implements ``get_loss`` and ``annotate_batch``; ``cfg``
+    holds {"labels": [...], "datasets": {...}} and what the subclass adds."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, dataset: Optional[str], restrict_loss: bool, scorer):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.default_dataset = dataset
+        self.restrict_loss = restrict_loss
+        self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
     def datasets(self) -> Dict[str, List[str]]:
@@ -49,32 +71,6 @@ class DatasetAware:
                 f"[{self.name}] unknown dataset tag {dataset!r}: this model knows "
                 f"{', '.join(known)} (or '{ALL_DATASETS}' to run them all)"
             )
-
-
-def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
-    """``doc.ents`` = each span of ``ordered`` that overlaps no span taken
-    before it (labels kept; ids and other data dropped)."""
-    taken = numpy.zeros(len(doc), dtype=bool)
-    ents = []
-    for span in ordered:
-        if not taken[span.start : span.end].any():
-            taken[span.start : span.end] = True
-            ents.append(Span(doc, span.start, span.end, label=span.label))
-    doc.set_ents(sorted(ents), default="outside")
-
-
-class EntityPipe(DatasetAware, TrainablePipe):
-    """A subclass implements ``get_loss`` and ``annotate_batch``; ``cfg``
-    holds {"labels": [...], "datasets": {...}} and what the subclass adds."""
-
-    def __init__(self, vocab: Vocab, model: Model, name: str, *, dataset: Optional[str], restrict_loss: bool, scorer):
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.default_dataset = dataset
-        self.restrict_loss = restrict_loss
-        self.cfg: Dict = {"labels": [], "datasets": {}}
 
     @property
     def labels(self):
