@@ -88,6 +88,26 @@ def test_mean_std_and_format():
     assert fmt([0.7, 0.8, 0.9]) == "80.00 ± 10.00 (3)"
     assert fmt([]) == "-"
     assert fmt([0.7845]) == "78.45 (1)"
+    assert fmt([0.01, 0.03], signed=True) == "+2.00 ± 1.41 (2)"
+    assert fmt([-0.0125], signed=True) == "-1.25 (1)"
+
+
+def test_paired_differences_match_seeds(spec):
+    """Differences pair the two systems' runs of the same seed; a seed only
+    one system has run is left out, not paired with another seed."""
+    from bioner_spacy.benchmark.report import paired_differences
+
+    matrix = load_matrix(spec, "m")
+    half = (("NCBI-disease", 0.5),)
+    cells = {}
+    for run, f in ((Run("stm", ("NCBI-disease",), 0, half), 0.60), (Run("stm", ("NCBI-disease",), 1, half), 0.70),
+                   (Run("stm", ("NCBI-disease",), 2, half), 0.50),
+                   (Run("mtm", ("BC2GM", "NCBI-disease"), 0, half), 0.65),
+                   (Run("mtm", ("BC2GM", "NCBI-disease"), 2, half), 0.40)):
+        cells[run.key] = cell(run, {"NCBI-disease": f})
+    differences = paired_differences(matrix, cells, "stm", "mtm")
+    assert differences[("NCBI-disease", 0.5)] == pytest.approx([0.05, -0.10])
+    assert ("NCBI-disease", 1.0) not in differences
 
 
 def cell(run, scores, seconds_per_epoch=10.0):
@@ -115,8 +135,9 @@ def test_report_hand_checked(spec, tmp_path):
     assert "| MTM | 82.00 ± 2.00 (3) | 72.00 ± 2.00 (3) |" in text
     # anchors: published figures in their own italic rows, only where the corpus has one
     assert "| *Crichton et al. 2017, multi-task CNN (published)* | *80.37* | *73.17* |" in text
-    assert "| NCBI-disease | 100% | 77.00 ± 2.00 (3) | 82.00 ± 2.00 (3) |" in text
-    assert "| NCBI-disease | 50% | 62.00 ± 2.00 (3) | - |" in text
+    # the last column: mtm minus stm, paired by seed (mtm at 50% has not run)
+    assert "| NCBI-disease | 100% | 77.00 ± 2.00 (3) | 82.00 ± 2.00 (3) | +5.00 ± 0.00 (3) |" in text
+    assert "| NCBI-disease | 50% | 62.00 ± 2.00 (3) | - | - |" in text
     assert "| System A | 10 ± 0 (3) | - |" in text
 
 

@@ -10,15 +10,16 @@ from .plan import Matrix, Run
 from .stats import mean_std
 
 
-def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
+def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2, signed: bool = False) -> str:
     """"mean ± std (n)" of values; one value has no spread to show: "value (1)";
-    "-" when there are none."""
+    "-" when there are none. signed: the mean with its sign, "+1.00"."""
     mean, std = mean_std(values)
     if mean is None:
         return "-"
+    shown = f"{scale * mean:{'+' if signed else ''}.{digits}f}"
     if len(values) == 1:
-        return f"{scale * mean:.{digits}f} (1)"
-    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} ({len(values)})"
+        return f"{shown} (1)"
+    return f"{shown} ± {scale * std:.{digits}f} ({len(values)})"
 
 
 def load_cells(results: Path) -> Dict[str, Dict]:
@@ -77,13 +78,36 @@ def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str,
     return out
 
 
-def reduced_table(matrix: Matrix, data) -> List[str]:
+def paired_differences(matrix: Matrix, cells: Dict[str, Dict], first: str,
+                       second: str) -> Dict[Tuple[str, float], List[float]]:
+    """F1 of ``second`` minus F1 of ``first`` per (target corpus, fraction),
+    one difference per seed that both have run."""
+    by_seed = {}
+    for system, target, fraction, run in matrix.reduced_points(gpu=True):
+        if run.key in cells and target in cells[run.key]["scores"]:
+            by_seed.setdefault((system, target, fraction), {})[run.seed] = cells[run.key]["scores"][target]["f"]
+    out = {}
+    for (system, target, fraction), values in by_seed.items():
+        if system == first:
+            other = by_seed.get((second, target, fraction), {})
+            out[(target, fraction)] = [other[seed] - values[seed] for seed in sorted(values) if seed in other]
+    return out
+
+
+def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
+    """One row per (corpus, fraction); with ``differences`` (two systems), a
+    last column of the second's F1 minus the first's, paired by seed."""
     systems = matrix.reduced["systems"]
-    lines = ["| corpus | share of training sentences | " + " | ".join(matrix.systems[s].label for s in systems) + " |",
-             "|---|---|" + "---|" * len(systems)]
+    header = [matrix.systems[s].label for s in systems]
+    if differences is not None:
+        header.append(f"{systems[1]} − {systems[0]}, same seed")
+    lines = ["| corpus | share of training sentences | " + " | ".join(header) + " |",
+             "|---|---|" + "---|" * len(header)]
     for dataset in matrix.reduced["datasets"]:
         for fraction in sorted({float(f) for f in matrix.reduced["fractions"]}, reverse=True):
             row = [fmt(data.get((s, dataset, fraction), [])) for s in systems]
+            if differences is not None:
+                row.append(fmt(differences.get((dataset, fraction), []), signed=True))
             lines.append(f"| {dataset} | {100 * fraction:g}% | " + " | ".join(row) + " |")
     return lines
 
@@ -143,7 +167,12 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
                   "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "
                   f"for every training seed); the multi-task model also trains on the whole of: {aux}. Test F1 on "
                   "the target corpus:", ""]
-        lines += reduced_table(matrix, data) + [""]
+        systems = matrix.reduced["systems"]
+        differences = paired_differences(matrix, cells, *systems) if len(systems) == 2 else None
+        lines += reduced_table(matrix, data, differences) + [""]
+        if differences is not None:
+            lines += [f"The last column is mean ± std over seeds of {systems[1]}'s F1 minus {systems[0]}'s, each "
+                      "seed's pair trained on the same sentences; its standard error is std / √n.", ""]
         if plots and any(data.values()):
             from .plots import reduced_plot
 
