@@ -95,7 +95,7 @@ def test_mean_std_and_format():
 def test_paired_differences_match_seeds(spec):
     """Differences pair the two systems' runs of the same seed; a seed only
     one system has run is left out, not paired with another seed."""
-    from bioner_spacy.benchmark.report import paired_differences
+    from bioner_spacy.benchmark.report import paired_differences, reduced_data
 
     matrix = load_matrix(spec, "m")
     half = (("NCBI-disease", 0.5),)
@@ -105,7 +105,7 @@ def test_paired_differences_match_seeds(spec):
                    (Run("mtm", ("BC2GM", "NCBI-disease"), 0, half), 0.65),
                    (Run("mtm", ("BC2GM", "NCBI-disease"), 2, half), 0.40)):
         cells[run.key] = cell(run, {"NCBI-disease": f})
-    differences = paired_differences(matrix, cells, "stm", "mtm")
+    differences = paired_differences(reduced_data(matrix, cells), "stm", "mtm")
     assert differences[("NCBI-disease", 0.5)] == pytest.approx([0.05, -0.10])
     assert ("NCBI-disease", 1.0) not in differences
 

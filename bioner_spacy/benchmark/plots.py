@@ -41,13 +41,14 @@ def accuracy_plot(path: Path, title: str, systems: Sequence[str], datasets: Sequ
 
 
 def reduced_plot(path: Path, datasets: Sequence[str], systems: Sequence[Tuple[str, str]], fractions: Sequence[float],
-                 data: Dict[Tuple[str, str, float], List[float]]) -> None:
-    """One panel per corpus: test F1 against the share of training sentences."""
+                 data: Dict[Tuple[str, str, float], Dict[int, float]]) -> None:
+    """One panel per corpus: test F1 against the share of training sentences
+    (``data``: F1 by seed per (system, corpus, share), as report.reduced_data)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         for name, label in systems:
-            points = [(f, mean_std(data.get((name, dataset, f), []))) for f in fractions]
+            points = [(f, mean_std(list(data.get((name, dataset, f), {}).values()))) for f in fractions]
             points = [(100 * f, 100 * m, 100 * e) for f, (m, e) in points if m is not None]
             if points:
                 xs, ms, es = zip(*points)

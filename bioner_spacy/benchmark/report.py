@@ -68,29 +68,26 @@ def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
     return lines
 
 
-def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], List[float]]:
-    """F1 values per (system, target corpus, fraction)."""
+def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], Dict[int, float]]:
+    """F1 by seed per (system, target corpus, fraction); a point with no
+    finished run has an empty dict."""
     out = {}
     for system, target, fraction, run in matrix.reduced_points(gpu=True):
-        values = out.setdefault((system, target, fraction), [])
+        by_seed = out.setdefault((system, target, fraction), {})
         if run.key in cells and target in cells[run.key]["scores"]:
-            values.append(cells[run.key]["scores"][target]["f"])
+            by_seed[run.seed] = cells[run.key]["scores"][target]["f"]
     return out
 
 
-def paired_differences(matrix: Matrix, cells: Dict[str, Dict], first: str,
+def paired_differences(data: Dict[Tuple[str, str, float], Dict[int, float]], first: str,
                        second: str) -> Dict[Tuple[str, float], List[float]]:
-    """F1 of ``second`` minus F1 of ``first`` per (target corpus, fraction),
-    one difference per seed that both have run."""
-    by_seed = {}
-    for system, target, fraction, run in matrix.reduced_points(gpu=True):
-        if run.key in cells and target in cells[run.key]["scores"]:
-            by_seed.setdefault((system, target, fraction), {})[run.seed] = cells[run.key]["scores"][target]["f"]
+    """F1 of ``second`` minus F1 of ``first`` per (target corpus, fraction) of
+    ``reduced_data``, one difference per seed that both have run."""
     out = {}
-    for (system, target, fraction), values in by_seed.items():
-        if system == first:
-            other = by_seed.get((second, target, fraction), {})
-            out[(target, fraction)] = [other[seed] - values[seed] for seed in sorted(values) if seed in other]
+    for (system, target, fraction), ours in data.items():
+        if system == first and ours:
+            other = data.get((second, target, fraction), {})
+            out[(target, fraction)] = [other[seed] - f1 for seed, f1 in sorted(ours.items()) if seed in other]
     return out
 
 
@@ -105,7 +102,7 @@ def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
              "|---|---|" + "---|" * len(header)]
     for dataset in matrix.reduced["datasets"]:
         for fraction in sorted({float(f) for f in matrix.reduced["fractions"]}, reverse=True):
-            row = [fmt(data.get((s, dataset, fraction), [])) for s in systems]
+            row = [fmt(list(data.get((s, dataset, fraction), {}).values())) for s in systems]
             if differences is not None:
                 row.append(fmt(differences.get((dataset, fraction), []), signed=True))
             lines.append(f"| {dataset} | {100 * fraction:g}% | " + " | ".join(row) + " |")
@@ -168,7 +165,7 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
                   f"for every training seed); the multi-task model also trains on the whole of: {aux}. Test F1 on "
                   "the target corpus:", ""]
         systems = matrix.reduced["systems"]
-        differences = paired_differences(matrix, cells, *systems) if len(systems) == 2 else None
+        differences = paired_differences(data, *systems) if len(systems) == 2 else None
         lines += reduced_table(matrix, data, differences) + [""]
         if differences is not None:
             lines += [f"The last column is mean ± std over seeds of {systems[1]}'s F1 minus {systems[0]}'s, each "
