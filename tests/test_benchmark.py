@@ -251,3 +251,57 @@ def test_measured_processes_keep_to_their_threads():
     out = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                          capture_output=True, text=True, env=thread_env(1), check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_run_all_says_what_runs_and_what_remains(spec, tmp_path):
+    """A line when each run starts and one when it ends; a run whose cell is
+    current is neither started nor counted; a failed run is reported and the
+    others go on."""
+    from bioner_spacy.benchmark.runner import Bench
+
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    done, first, broken = (Run("a", ("BC5CDR-chem",), seed) for seed in (0, 1, 2))
+    bench.cell_path(done).parent.mkdir(parents=True)
+    bench.cell_path(done).write_text(json.dumps({**cell(done, {"BC5CDR-chem": 0.8}), "settings": bench.settings(done)}))
+
+    def execute(run):
+        if run == broken:
+            raise RuntimeError("no corpus")
+        return {**cell(run, {"BC5CDR-chem": 0.8125}), "train_seconds": 12.0}
+
+    bench.execute = execute
+    lines = []
+    with pytest.raises(RuntimeError, match="1 run\\(s\\) failed:\n" + broken.key):
+        bench.run_all([done, first, broken], jobs=1, log=lines.append)
+    assert lines[0] == "3 runs in matrix 'm': 1 done, 2 to run"
+    assert lines[1] == f"[start 1/2] {first.key}"
+    assert lines[2].startswith(f"[1/2] {first.key}: F1 BC5CDR-chem 81.25 (12 s); 1 left, ETA ")
+    assert lines[3] == f"[start 2/2] {broken.key}"
+    assert lines[4] == f"[2/2] FAILED {broken.key}: no corpus"
+    assert len(lines) == 5
+
+
+def test_dry_run_marks_done_todo_and_stale_cells(tmp_path):
+    from typer.testing import CliRunner
+
+    from bioner_spacy.benchmark.cli import benchmark_app
+    from bioner_spacy.benchmark.runner import Bench
+
+    (tmp_path / "cfa_cnn.cfg").write_bytes((REPO / "configs" / "cfa_cnn.cfg").read_bytes())
+    (tmp_path / "bench.yml").write_text(
+        "systems:\n  a: {config: cfa_cnn}\n"
+        "matrices:\n  m:\n    steps: 100\n    eval_frequency: 50\n    seeds: [0, 1, 2]\n"
+        "    groups:\n      - {name: G, systems: [a], datasets: [BC5CDR-chem]}\n")
+    args = ["run", "--matrix", "m", "--spec", str(tmp_path / "bench.yml"), "--work", str(tmp_path / "work"),
+            "--results", str(tmp_path / "results"), "--corpus-dir", str(tmp_path / "corpus"), "--dry-run"]
+    matrix = load_matrix(tmp_path / "bench.yml", "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", tmp_path)
+    current, stale = Run("a", ("BC5CDR-chem",), 0), Run("a", ("BC5CDR-chem",), 1)
+    bench.cell_path(current).parent.mkdir(parents=True)
+    bench.cell_path(current).write_text(json.dumps({"settings": bench.settings(current)}))
+    bench.cell_path(stale).write_text(json.dumps({"settings": {**bench.settings(stale), "steps": 50}}))
+    out = CliRunner().invoke(benchmark_app, args)
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == ["done  a__BC5CDR-chem__seed0", "redo  a__BC5CDR-chem__seed1",
+                                       "todo  a__BC5CDR-chem__seed2"]

@@ -120,7 +120,7 @@ def run_command(
     threads: int = typer.Option(1, help="CPU threads per run"),
     gpu_id: int = typer.Option(-1, help="GPU for training (runs GPU-only systems too)"),
     speed: bool = typer.Option(True, help="Measure speed and memory (once; delete speed.json to remeasure)"),
-    dry_run: bool = typer.Option(False, help="List the runs and stop"),
+    dry_run: bool = typer.Option(False, help="List the runs (done; todo; redo: its cell was made with other settings) and stop"),
     systems: Optional[str] = typer.Option(None, help="Only the runs of these systems (comma-separated)"),
     datasets: Optional[str] = typer.Option(None, help="Only the runs that train on one of these corpora (comma-separated)"),
     seeds: Optional[str] = typer.Option(None, help="Only the runs with these seeds (comma-separated), e.g. seed 0 of everything first"),
@@ -141,8 +141,10 @@ def run_command(
     runs = select(matrix.runs(gpu), systems, datasets, seeds)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent, gpu_id=gpu_id, threads=threads)
     if dry_run:
+        current = bench.current_cells(runs)
         for run in runs:
-            typer.echo(f"{'done' if bench.cell_path(run).exists() else 'todo'}  {run.key}")
+            state = "done" if run.key in current else "redo" if bench.cell_path(run).exists() else "todo"
+            typer.echo(f"{state}  {run.key}")
         return
     prepare_corpora(matrix, corpora_dir, corpus_dir, syntax_pipeline, jobs)
     failed = None

@@ -171,8 +171,9 @@ class Bench:
             raise RuntimeError(f"command failed ({result.returncode}), log {log_file}:\n$ {' '.join(cmd)}\n{tail}")
 
     def run_all(self, runs: List[Run], jobs: int = 1, log: Callable[[str], None] = print) -> Dict[str, Dict]:
-        """Every run without a cell, ``jobs`` at a time, with a line per run
-        and an ETA from the mean duration so far."""
+        """Every run without a cell, ``jobs`` at a time: a line when a run
+        starts (what is running) and one when it ends (its F1, what remains and
+        an ETA from the mean duration so far)."""
         cells = self.current_cells(runs)
         todo = [run for run in runs if run.key not in cells]
         stale = [run.key for run in todo if self.cell_path(run).exists()]
@@ -183,10 +184,13 @@ class Bench:
             return cells
         started = time.time()
         failures = []
+
+        def start(index: int, run: Run) -> Dict:
+            log(f"[start {index}/{len(todo)}] {run.key}")
+            return self.execute(run)
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {}
-            for run in todo:
-                futures[pool.submit(self.execute, run)] = run
+            futures = {pool.submit(start, index, run): run for index, run in enumerate(todo, start=1)}
             for done, future in enumerate(as_completed(futures), start=1):
                 run = futures[future]
                 try:
