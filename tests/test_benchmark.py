@@ -11,7 +11,7 @@ import typer
 from spacy.tokens import Doc, DocBin
 
 from bioner_spacy.benchmark.plan import Run, load_matrix
-from bioner_spacy.benchmark.report import fmt, render
+from bioner_spacy.benchmark.report import fmt, fmt_paired, render
 from bioner_spacy.benchmark.stats import mean_std
 from bioner_spacy.corpus.readers import create_multi_corpus, create_syntax_corpus, subsample
 
@@ -68,6 +68,8 @@ def test_matrix_runs_each_needed_training_once(spec):
     (("fractions: [1.0, 0.5]", "fractions: [1.0, 0]"), r"fractions must be in \(0, 1\]"),
     (("eval_frequency: 50", "eval_frequency: 30"), "must be a multiple of eval_frequency"),
     (("corpora: one", "corpora: some"), "corpora must be one of"),
+    (("{name: G, systems: [a, b, trf],", "{name: G, baseline: mtm, systems: [a, b, trf],"),
+     r"group 'G': baseline 'mtm' is not one of its systems \(a, b, trf\)"),
 ])
 def test_bad_specs_name_the_file_and_value(spec, change, message):
     spec.write_text(SPEC.replace(*change))
@@ -90,6 +92,11 @@ def test_mean_std_and_format():
     assert fmt([0.7845]) == "78.45 (1)"
     assert fmt([0.01, 0.03], signed=True) == "+2.00 ± 1.41 (2)"
     assert fmt([-0.0125], signed=True) == "-1.25 (1)"
+    # paired differences add the paired t statistic, mean / (std / sqrt(n)), when there is a spread
+    assert fmt_paired([0.01, 0.02]) == "+1.50 ± 0.71 (2), t = 3.0"
+    assert fmt_paired([0.05, 0.05, 0.05]) == "+5.00 ± 0.00 (3)"
+    assert fmt_paired([-0.03]) == "-3.00 (1)"
+    assert fmt_paired([]) == "-"
 
 
 def test_paired_differences_match_seeds(spec):
@@ -139,6 +146,25 @@ def test_report_hand_checked(spec, tmp_path):
     assert "| NCBI-disease | 100% | 77.00 ± 2.00 (3) | 82.00 ± 2.00 (3) | +5.00 ± 0.00 (3) |" in text
     assert "| NCBI-disease | 50% | 62.00 ± 2.00 (3) | - | - |" in text
     assert "| System A | 10 ± 0 (3) | - |" in text
+    # no baseline in the spec: no paired table
+    assert "paired by seed" not in text
+
+
+def test_report_pairs_each_system_with_the_baseline(spec, tmp_path):
+    """Seed by seed: b has seeds 0 and 1, so seed 2 of the baseline a is left out."""
+    spec.write_text(SPEC.replace("{name: G, systems: [a, b, trf],", "{name: G, baseline: a, systems: [a, b, trf],"))
+    matrix = load_matrix(spec, "m")
+    results = tmp_path / "results"
+    (results / "cells").mkdir(parents=True)
+    for system, f1 in (("a", {0: 0.80, 1: 0.82, 2: 0.84}), ("b", {0: 0.81, 1: 0.84})):
+        for seed, f in f1.items():
+            run = Run(system, ("BC5CDR-chem",), seed)
+            (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": f})))
+    text = render(matrix, results, "CMD", plots=False)
+    assert "Test F1 minus System A's, paired by seed" in text
+    assert "| system − System A | BC5CDR-chem | NCBI-disease |" in text
+    assert "| b | +1.50 ± 0.71 (2), t = 3.0 | - |" in text
+    assert "| trf | - | - |" in text
 
 
 def test_report_plots(spec, tmp_path):
@@ -206,6 +232,7 @@ def test_quick_matrix_end_to_end(tmp_path):
     assert {"scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
     doc = (tmp_path / "work" / "results.md").read_text()
     assert "± " in doc and "## Reduced training data" in doc and "## Speed and memory" in doc
+    assert "| system − spaCy ner (CNN) | BC5CDR-chem |" in doc
     assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert again.returncode == 0 and "21 done, 0 to run" in again.stdout

@@ -50,6 +50,8 @@ class Group:
     name: str
     systems: List[str]
     datasets: List[str]
+    # the system the others are compared with, seed by seed (optional)
+    baseline: Optional[str] = None
 
 
 @dataclass
@@ -136,7 +138,10 @@ def load_matrix(path: Path, name: str) -> Matrix:
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
     m = matrices[name]
-    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"])) for g in m.get("groups", [])]
+    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline")) for g in m.get("groups", [])]
+    for g in groups:
+        if g.baseline is not None and g.baseline not in g.systems:
+            fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
     matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
                     groups, m.get("reduced"), m.get("speed"))

@@ -2,12 +2,16 @@
 records, published anchors in their own labelled rows, reduced-data curves,
 speed and memory, and the plots."""
 import json
+import math
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from .anchors import ANCHORS
 from .plan import Matrix, Run
 from .stats import mean_std
+
+PAIRED = ("mean ± std (number of seeds) of the differences, and t = mean / (std / √n), the paired t statistic "
+          "(n − 1 degrees of freedom: with 3 seeds, |t| > 4.30 is significant at 5%, two-sided).")
 
 
 def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2, signed: bool = False) -> str:
@@ -22,19 +26,36 @@ def fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2, signed: 
     return f"{shown} ± {scale * std:.{digits}f} ({len(values)})"
 
 
+def fmt_paired(differences: Sequence[float]) -> str:
+    """Paired differences as "+mean ± std (n), t = T", where t = mean / (std / √n)
+    is the paired t statistic (n - 1 degrees of freedom); no t without spread."""
+    shown = fmt(differences, signed=True)
+    mean, std = mean_std(differences)
+    if len(differences) > 1 and std > 0:
+        shown += f", t = {mean / (std / math.sqrt(len(differences))):.1f}"
+    return shown
+
+
+def paired(first: Dict[int, float], second: Dict[int, float]) -> List[float]:
+    """``second`` minus ``first``, one difference per seed that both have."""
+    return [second[seed] - value for seed, value in sorted(first.items()) if seed in second]
+
+
 def load_cells(results: Path) -> Dict[str, Dict]:
     """Every cell record under results/cells, by run key."""
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
 
 
-def f1_of(cells: Dict[str, Dict], runs: List[Run], dataset: str) -> List[float]:
-    """Test F1 on ``dataset`` of the runs (those with a cell) that trained on it."""
-    return [cells[r.key]["scores"][dataset]["f"] for r in runs if r.key in cells and dataset in cells[r.key]["scores"]]
+def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str) -> Dict[int, float]:
+    """Test F1 on ``dataset`` by seed, of the runs (those with a cell) that trained on it."""
+    return {r.seed: cells[r.key]["scores"][dataset]["f"] for r in runs
+            if r.key in cells and dataset in cells[r.key]["scores"]}
 
 
 def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
+    """The group's F1 table, and F1 by seed per (system, corpus)."""
     runs = matrix.group_runs(group, gpu=True)
-    data = {}
+    by_seeds = {}
     header = "| system | " + " | ".join(group.datasets) + " |"
     lines = [header, "|---|" + "---|" * len(group.datasets)]
     for name in group.systems:
@@ -45,14 +66,25 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
             continue
         row = []
         for dataset in group.datasets:
-            values = f1_of(cells, [r for r in own if dataset in r.train], dataset)
-            data[(name, dataset)] = values
-            row.append(fmt(values))
+            by_seeds[(name, dataset)] = f1_by_seed(cells, [r for r in own if dataset in r.train], dataset)
+            row.append(fmt(list(by_seeds[(name, dataset)].values())))
         lines.append(f"| {system.label} | " + " | ".join(row) + " |")
     for source, figures in ANCHORS.items():
         if any(d in figures for d in group.datasets):
             lines.append(f"| *{source}* | " + " | ".join(f"*{figures[d]:.2f}*" if d in figures else "" for d in group.datasets) + " |")
-    return lines, data
+    return lines, by_seeds
+
+
+def baseline_table(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
+    """Each other system's F1 minus the group's baseline's, paired by seed."""
+    base = group.baseline
+    lines = [f"| system − {matrix.systems[base].label} | " + " | ".join(group.datasets) + " |",
+             "|---|" + "---|" * len(group.datasets)]
+    for name in group.systems:
+        if name != base:
+            row = [fmt_paired(paired(by_seeds.get((base, d), {}), by_seeds.get((name, d), {}))) for d in group.datasets]
+            lines.append(f"| {matrix.systems[name].label} | " + " | ".join(row) + " |")
+    return lines
 
 
 def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
@@ -83,12 +115,8 @@ def paired_differences(data: Dict[Tuple[str, str, float], Dict[int, float]], fir
                        second: str) -> Dict[Tuple[str, float], List[float]]:
     """F1 of ``second`` minus F1 of ``first`` per (target corpus, fraction) of
     ``reduced_data``, one difference per seed that both have run."""
-    out = {}
-    for (system, target, fraction), ours in data.items():
-        if system == first and ours:
-            other = data.get((second, target, fraction), {})
-            out[(target, fraction)] = [other[seed] - f1 for seed, f1 in sorted(ours.items()) if seed in other]
-    return out
+    return {(target, fraction): paired(ours, data.get((second, target, fraction), {}))
+            for (system, target, fraction), ours in data.items() if system == first and ours}
 
 
 def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
@@ -104,7 +132,7 @@ def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
         for fraction in sorted({float(f) for f in matrix.reduced["fractions"]}, reverse=True):
             row = [fmt(list(data.get((s, dataset, fraction), {}).values())) for s in systems]
             if differences is not None:
-                row.append(fmt(differences.get((dataset, fraction), []), signed=True))
+                row.append(fmt_paired(differences.get((dataset, fraction), [])))
             lines.append(f"| {dataset} | {100 * fraction:g}% | " + " | ".join(row) + " |")
     return lines
 
@@ -144,17 +172,21 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
     ]
     figures = []
     for i, group in enumerate(matrix.groups):
-        table, data = accuracy_table(matrix, cells, group)
+        table, by_seeds = accuracy_table(matrix, cells, group)
         lines += [f"## {group.name}", "", "Test F1:", ""] + table
+        if group.baseline:
+            lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
+                      f"pair share the seed and the training data): {PAIRED}", ""]
+            lines += baseline_table(matrix, group, by_seeds)
         lines += ["", "Training seconds per epoch (mean ± std (number of seeds)): the training loop's whole seconds, dev "
                   "evaluations included, over the epochs its words make:", ""]
         lines += seconds_table(matrix, cells, group) + [""]
-        if plots and any(data.values()):
+        if plots and any(by_seeds.values()):
             from .plots import accuracy_plot
 
             png = results / f"accuracy-{i + 1}.png"
             accuracy_plot(png, group.name, [matrix.systems[s].label for s in group.systems], group.datasets,
-                          [[data.get((s, d), []) for d in group.datasets] for s in group.systems])
+                          [[list(by_seeds.get((s, d), {}).values()) for d in group.datasets] for s in group.systems])
             lines += [f"![{group.name}]({png.name})", ""]
             figures.append(png)
     if matrix.reduced:
@@ -168,8 +200,8 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
         differences = paired_differences(data, *systems) if len(systems) == 2 else None
         lines += reduced_table(matrix, data, differences) + [""]
         if differences is not None:
-            lines += [f"The last column is mean ± std over seeds of {systems[1]}'s F1 minus {systems[0]}'s, each "
-                      "seed's pair trained on the same sentences; its standard error is std / √n.", ""]
+            lines += [f"The last column is {systems[1]}'s F1 minus {systems[0]}'s, each seed's pair trained on the "
+                      f"same sentences: {PAIRED}", ""]
         if plots and any(data.values()):
             from .plots import reduced_plot
 
