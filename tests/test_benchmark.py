@@ -309,6 +309,17 @@ def test_run_all_says_what_runs_and_what_remains(spec, tmp_path):
     assert len(lines) == 5
 
 
+def test_eta_counts_parallel_jobs():
+    from bioner_spacy.benchmark.runner import eta_seconds
+
+    # 8 runs of 30 min left, 2 at a time: 4 rounds of 30 min
+    assert eta_seconds([1800.0], 8, 2) == 4 * 1800
+    # the mean of the finished runs; fewer runs left than jobs: one round
+    assert eta_seconds([1000.0, 2000.0], 1, 2) == 1500
+    assert eta_seconds([1000.0, 2000.0], 3, 1) == 4500
+    assert eta_seconds([], 5, 2) == 0 and eta_seconds([60.0], 0, 2) == 0
+
+
 def test_dry_run_marks_done_todo_and_stale_cells(tmp_path):
     from typer.testing import CliRunner
 

@@ -23,6 +23,14 @@ from ..provenance import machine, versions
 from .plan import Matrix, Run
 from .speed import thread_env
 
+def eta_seconds(durations: List[float], left: int, jobs: int) -> float:
+    """Time to run ``left`` more runs, ``jobs`` at a time, if each takes the
+    mean of the finished runs' ``durations`` (runs in flight count as left)."""
+    if not durations or not left:
+        return 0.0
+    return sum(durations) / len(durations) * left / min(jobs, left)
+
+
 def device(gpu_id: int) -> str:
     if gpu_id < 0:
         return "cpu"
@@ -173,7 +181,7 @@ class Bench:
     def run_all(self, runs: List[Run], jobs: int = 1, log: Callable[[str], None] = print) -> Dict[str, Dict]:
         """Every run without a cell, ``jobs`` at a time: a line when a run
         starts (what is running) and one when it ends (its F1, what remains and
-        an ETA from the mean duration so far)."""
+        an ETA, ``eta_seconds``)."""
         cells = self.current_cells(runs)
         todo = [run for run in runs if run.key not in cells]
         stale = [run.key for run in todo if self.cell_path(run).exists()]
@@ -182,12 +190,14 @@ class Bench:
             log(f"{key}: its cell was made with other settings (config, overrides or steps); running it again")
         if not todo:
             return cells
-        started = time.time()
-        failures = []
+        failures, durations = [], []
 
         def start(index: int, run: Run) -> Dict:
             log(f"[start {index}/{len(todo)}] {run.key}")
-            return self.execute(run)
+            began = time.time()
+            cell = self.execute(run)
+            durations.append(time.time() - began)
+            return cell
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(start, index, run): run for index, run in enumerate(todo, start=1)}
@@ -200,8 +210,7 @@ class Bench:
                     log(f"[{done}/{len(todo)}] FAILED {run.key}: {err}")
                     continue
                 cells[run.key] = cell
-                elapsed = time.time() - started
-                eta = elapsed / done * (len(todo) - done)
+                eta = eta_seconds(durations, len(todo) - done, jobs)
                 scores = ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
                 log(f"[{done}/{len(todo)}] {run.key}: F1 {scores} ({cell['train_seconds']:.0f} s); "
                     f"{len(todo) - done} left, ETA {eta / 60:.0f} min")
