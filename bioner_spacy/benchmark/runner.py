@@ -23,6 +23,7 @@ from ..provenance import machine, versions
 from .plan import Matrix, Run
 from .speed import thread_env
 
+
 def eta_seconds(durations: List[float], left: int, jobs: int) -> float:
     """Time to run ``left`` more runs, ``jobs`` at a time, if each takes the
     mean of the finished runs' ``durations`` (runs in flight count as left)."""
