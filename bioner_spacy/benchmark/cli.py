@@ -141,9 +141,9 @@ def run_command(
     runs = select(matrix.runs(gpu), systems, datasets, seeds)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent, gpu_id=gpu_id, threads=threads)
     if dry_run:
-        current = bench.current_cells(runs)
+        current, _, stale = bench.pending(runs)
         for run in runs:
-            state = "done" if run.key in current else "redo" if bench.cell_path(run).exists() else "todo"
+            state = "done" if run.key in current else "redo" if run.key in stale else "todo"
             typer.echo(f"{state}  {run.key}")
         return
     prepare_corpora(matrix, corpora_dir, corpus_dir, syntax_pipeline, jobs)

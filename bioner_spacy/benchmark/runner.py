@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from ..io import atomic_path
 from ..provenance import machine, versions
@@ -112,6 +112,13 @@ class Bench:
                     cells[run.key] = cell
         return cells
 
+    def pending(self, runs: List[Run]) -> Tuple[Dict[str, Dict], List[Run], List[str]]:
+        """The current cells of ``runs``, the runs still to train, and the keys
+        of those among them whose cell was made with other settings."""
+        cells = self.current_cells(runs)
+        todo = [run for run in runs if run.key not in cells]
+        return cells, todo, [run.key for run in todo if self.cell_path(run).exists()]
+
     def write_config(self, run: Run) -> Path:
         from spacy.util import load_config
 
@@ -183,9 +190,7 @@ class Bench:
         """Every run without a cell, ``jobs`` at a time: a line when a run
         starts (what is running) and one when it ends (its F1, what remains and
         an ETA, ``eta_seconds``)."""
-        cells = self.current_cells(runs)
-        todo = [run for run in runs if run.key not in cells]
-        stale = [run.key for run in todo if self.cell_path(run).exists()]
+        cells, todo, stale = self.pending(runs)
         log(f"{len(runs)} runs in matrix {self.matrix.name!r}: {len(cells)} done, {len(todo)} to run")
         for key in stale:
             log(f"{key}: its cell was made with other settings (config, overrides or steps); running it again")
