@@ -4,6 +4,8 @@ convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
 assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
 annotate raw text (text files, JSONL, brat folders) -> JSONL or brat .ann
+prepare-text  unlabelled text -> pretraining input, evaluation text filtered out
+vectors  floret vectors from the prepared text, for paths.vectors
 """
 import random
 import sys
@@ -25,6 +27,7 @@ from .corpus.readers import read_docbin, without_entities
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
 from .provenance import machine
+from .representations.cli import prepare_text_command, vectors_command
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
@@ -32,6 +35,8 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 convert_app = typer.Typer(help="Convert a corpus to a .spacy DocBin, syntax included.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
 app.add_typer(benchmark_app, name="benchmark")
+app.command("prepare-text")(prepare_text_command)
+app.command("vectors")(vectors_command)
 
 NO_SYNTAX = "none"
 

@@ -64,7 +64,7 @@ def test_factory_found_through_entry_points_without_import():
     assert out.stdout.strip() == "['cfa_ner'] dep"
 
 
-@pytest.mark.parametrize("syntax", ["pos", "syn", "dep"])
+@pytest.mark.parametrize("syntax", ["pos", "syn", "dep", "none"])
 def test_overfits_tiny_corpus(syntax_nlp, syntax):
     nlp, train_examples = train(syntax_nlp, syntax)
     scores = nlp.evaluate(train_examples)
@@ -89,6 +89,31 @@ def test_round_trip_gives_identical_predictions(syntax_nlp, tmp_path):
     reloaded = spacy.blank("en").from_config(nlp.config)
     reloaded.from_bytes(nlp.to_bytes())
     numpy.testing.assert_array_equal(reloaded.get_pipe("cfa_ner").predict(docs)[0], before[0])
+
+
+def test_plain_head_is_encoder_then_softmax_and_round_trips(syntax_nlp, tmp_path):
+    """syntax "none": no attention, the output layer reads h_i directly
+    (its input width is the encoder's), and it needs no parse."""
+    nlp, train_examples = train(syntax_nlp, "none", steps=10)
+    pipe = nlp.get_pipe("cfa_ner")
+    assert pipe.syntax == "none" and not pipe.model.has_ref("attention")
+    assert pipe.model.get_ref("output_layer").get_dim("nI") == pipe.model.get_ref("tok2vec").get_dim("nO")
+    docs = [eg.predicted for eg in train_examples]
+    before = pipe.predict(docs)
+    nlp.to_disk(tmp_path / "plain")
+    loaded = spacy.load(tmp_path / "plain")
+    assert loaded.get_pipe("cfa_ner").syntax == "none"
+    after = loaded.get_pipe("cfa_ner").predict([Doc(loaded.vocab).from_bytes(d.to_bytes()) for d in docs])
+    for a, b in zip(before, after):
+        numpy.testing.assert_array_equal(a, b)
+    unparsed = loaded.make_doc("Aspirin reduced the fever .")
+    assert len(loaded(unparsed)) == 5
+
+
+def test_unknown_syntax_names_the_choices(syntax_nlp):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="'none'"):
+        nlp.add_pipe("cfa_ner", config={"model": {"syntax": "constituency"}})
 
 
 def test_doc_without_parse_gets_a_clear_error(syntax_nlp):

@@ -1,5 +1,9 @@
 """The CFA tagger architecture: encoder -> combined feature attention ->
-softmax over BIO tags (seed 000, "Sequence tagging network")."""
+softmax over BIO tags (seed 000, "Sequence tagging network").
+
+``syntax = "none"`` turns the attention off (o_i = h_i): the same encoder
+with a plain softmax head, seed 000's baseline ("BioBERT" against
+"BioBERT-CFA", here for every encoder)."""
 from typing import List, Optional
 
 from spacy.tokens import Doc
@@ -8,6 +12,9 @@ from thinc.api import Model, Softmax_v2, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
+
+# the syntax setting of the plain head: no attention, o_i = h_i
+NO_SYNTAX = "none"
 from .cfa_attention import CombinedFeatureAttention, set_width
 
 
@@ -20,15 +27,18 @@ def build_cfa_tagger(
     nO: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """tok2vec: the encoder giving h_i (any spaCy tok2vec or transformer listener).
-    syntax: which context the attention reads: "pos", "syn" or "dep".
+    syntax: which context the attention reads: "pos", "syn" or "dep"; "none"
+        for the plain head (no attention, softmax over h_i).
     label_width: d2, the size of the syntactic label embeddings (default d1).
     max_context: at most this many context words per token, the nearest kept
         (0 = no limit; a root's constituency context is its whole sentence).
     nO: number of BIO tags (inferred at initialisation when None).
     """
-    if syntax not in SYNTAX_TYPES:
-        raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)}")
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    if syntax == NO_SYNTAX:
+        return build_plain_tagger(tok2vec, nO)
+    if syntax not in SYNTAX_TYPES:
+        raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)} or {NO_SYNTAX!r}")
     attention = CombinedFeatureAttention(width, label_width, syntax, max_context)
     encoder = Model(
         "cfa_encoder",
@@ -43,6 +53,17 @@ def build_cfa_tagger(
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("attention", attention)
     model.set_ref("output_layer", output)
+    return model
+
+
+def build_plain_tagger(tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None) -> Model:
+    """encoder -> softmax: o_i = h_i."""
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    output = Softmax_v2(nO, width)
+    model = chain(tok2vec, with_array(output))
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output)
+    model.attrs["syntax"] = NO_SYNTAX
     return model
 
 

@@ -132,6 +132,8 @@ class CFANER(EntityPipe):
 
     @property
     def syntax(self) -> str:
+        if not self.model.has_ref("attention"):
+            return self.model.attrs["syntax"]  # the plain head
         return self.model.get_ref("attention").attrs["syntax"]
 
     def initialize(
@@ -142,14 +144,15 @@ class CFANER(EntityPipe):
         labels: Optional[Sequence[str]] = None,
     ) -> None:
         validate_get_examples(get_examples, "CFANER.initialize")
-        attention = self.model.get_ref("attention")
         self.set_types(get_examples(), lambda eg: {ent.label_ for ent in eg.reference.ents}, labels)
-        syntax_labels = set()
-        for example in get_examples():
-            context = syntax_context(example.predicted, self.syntax, attention.attrs["max_context"])
-            for row in context.labels:
-                syntax_labels.update(row)
-        set_syntax_labels(attention, syntax_labels)
+        if self.model.has_ref("attention"):
+            attention = self.model.get_ref("attention")
+            syntax_labels = set()
+            for example in get_examples():
+                context = syntax_context(example.predicted, self.syntax, attention.attrs["max_context"])
+                for row in context.labels:
+                    syntax_labels.update(row)
+            set_syntax_labels(attention, syntax_labels)
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)

@@ -1,0 +1,2 @@
+"""Representations learned from unlabelled biomedical text: the prepared
+text (filtered against every evaluation split) and floret vectors."""

@@ -1,0 +1,99 @@
+"""Domain word vectors as spaCy users make them: floret (fastText with its
+subword n-grams hashed into a fixed table) trained on the prepared
+unlabelled text (``text.py``), then loaded with ``spacy init vectors --mode
+floret``. Every word, unseen ones too, gets a vector from its character
+n-grams, so "rosiglitazone" has one although the NER corpora never saw it.
+
+The text is lower-cased (part of it is lower-cased at the source), so the
+table is keyed by LOWER: spaCy looks each token's ``lower_`` up in it.
+"""
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..io import atomic_path
+
+VECTORS_ATTR = "LOWER"
+MANIFEST = "bioner_vectors.json"
+
+
+@dataclass
+class FloretSettings:
+    """floret's training settings (names as in its Python API)."""
+
+    model: str = "cbow"
+    dim: int = 100
+    epoch: int = 3
+    minCount: int = 10
+    minn: int = 4
+    maxn: int = 5
+    hashCount: int = 2
+    bucket: int = 100000
+    thread: int = 2
+
+
+def check_text(text_file: Path) -> None:
+    text_file = Path(text_file)
+    if not text_file.exists() or text_file.stat().st_size == 0:
+        raise FileNotFoundError(f"prepared text not found or empty: {text_file} (build it with "
+                                "`bioner-spacy prepare-text` or `spacy project run vectors`)")
+
+
+def train_floret(text_file: Path, output: Path, settings: FloretSettings) -> Path:
+    """Train floret on ``text_file`` (tokens separated by spaces, one
+    paragraph per line) and write its vector table (``.floret``) to
+    ``output``."""
+    import floret
+
+    check_text(text_file)
+    options = asdict(settings)
+    model = floret.train_unsupervised(str(text_file), mode="floret", verbose=0, **options)
+    with atomic_path(output) as tmp:
+        model.save_floret_vectors(str(tmp))
+    return Path(output)
+
+
+def floret_to_spacy(floret_file: Path, output_dir: Path, lang: str = "en", manifest: Optional[dict] = None) -> Path:
+    """``spacy init vectors LANG FILE OUTPUT --mode floret --attr LOWER``: a
+    pipeline folder whose vocab holds the table, for ``[initialize] vectors``
+    (``paths.vectors``), with ``manifest`` as ``bioner_vectors.json``."""
+    import spacy
+    from spacy.training.initialize import convert_vectors
+
+    nlp = spacy.blank(lang)
+    convert_vectors(nlp, Path(floret_file), truncate=0, prune=-1, mode="floret", attr=VECTORS_ATTR)
+    with atomic_path(output_dir, directory=True) as tmp:
+        nlp.to_disk(tmp)
+        if manifest is not None:
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return Path(output_dir)
+
+
+def build_vectors(
+    text_file: Path,
+    output_dir: Path,
+    settings: Optional[FloretSettings] = None,
+    log: Optional[Callable[[str], None]] = None,
+) -> dict:
+    """floret on the prepared text, then its table as a spaCy vectors folder
+    with ``bioner_vectors.json`` (settings, sizes, seconds) beside the vocab."""
+    settings = settings or FloretSettings()
+    log = log or (lambda message: print(message, file=sys.stderr))
+    output_dir = Path(output_dir)
+    floret_file = output_dir.parent / f"{output_dir.name}.floret"
+    check_text(text_file)
+    words = sum(len(line.split()) for line in open(text_file, encoding="utf8"))
+    log(f"floret: {settings.model}, {settings.dim} dimensions, {settings.epoch} epochs over {words:,} words, "
+        f"{settings.bucket:,} rows ({settings.thread} threads)")
+    start = time.time()
+    train_floret(text_file, floret_file, settings)
+    train_seconds = time.time() - start
+    log(f"floret: trained in {train_seconds:.0f} s; loading into spaCy (--mode floret --attr {VECTORS_ATTR})")
+    manifest = {"text": str(text_file), "words": words, "settings": asdict(settings), "attr": VECTORS_ATTR,
+                "mode": "floret", "train_seconds": round(train_seconds, 1)}
+    floret_to_spacy(floret_file, output_dir, manifest=manifest)
+    floret_file.unlink()
+    return manifest

@@ -1,0 +1,134 @@
+"""Unlabelled text -> filtered pretraining input -> floret vectors."""
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+
+from bioner_spacy.representations.text import (
+    ContaminationFilter,
+    informative,
+    normal_words,
+    prepare_text,
+    write_pretrain_jsonl,
+)
+
+TEST_SENTENCE = ("Naloxone reversed the antihypertensive effect of clonidine in 10 rats with "
+                 "spontaneous hypertension given 5 mg / kg intravenously .")
+
+
+def iob_file(path, sentences):
+    lines = []
+    for sentence in sentences:
+        lines += [f"{token}\tO" for token in sentence.split()] + [""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_normal_words_survive_sumpubmed_preprocessing():
+    assert normal_words("IL-2 (10 mg) <dig> <cit> Ab_c") == ["il", "0", "0", "mg", "0", "ab", "c"]
+    # the same sentence as SumPubMed's authors print it: lower case, numbers as <dig>
+    sumpubmed = TEST_SENTENCE.lower().replace("10", "<dig>").replace("5 mg", "<dig> mg")
+    assert normal_words(sumpubmed) == normal_words(TEST_SENTENCE)
+
+
+def test_numeric_ngrams_are_not_indexed():
+    assert not informative(("0", "mm", "tris", "0", "0", "0", "0", "0"))
+    assert informative(("the", "rats", "0", "0"))
+    f = ContaminationFilter(["7.5 mM Tris 1 2 3 4 5 6 7 8 9 10 11 12"], n=6)
+    assert not f.overlaps("buffer 7.5 mM Tris 1 2 3 4 5 6 7 8 9 10 11 12")
+
+
+def test_filter_drops_a_shared_12_gram_and_keeps_11(tmp_path):
+    f = ContaminationFilter.from_paths([iob_file(tmp_path / "test.tsv", [TEST_SENTENCE])])
+    words = TEST_SENTENCE.split()
+    # 12 consecutive words of the test sentence inside other text, other case and punctuation
+    shared = "We saw that " + " ".join(words[2:14]).upper() + ", as before."
+    assert f.overlaps(shared)
+    assert f.overlaps(TEST_SENTENCE.lower().replace("10", "<dig>"))
+    eleven = "We saw that " + " ".join(words[2:13]) + " before."
+    assert not f.overlaps(eleven)
+    assert not f.overlaps("Clonidine lowers blood pressure in rats.")
+
+
+def test_filter_reads_brat_text_and_needs_evaluation_text(tmp_path):
+    (tmp_path / "brat").mkdir()
+    (tmp_path / "brat" / "1.txt").write_text(TEST_SENTENCE + "\nSecond line .")
+    (tmp_path / "brat" / "1.ann").write_text("T1\tChemical 0 8\tNaloxone\n")
+    f = ContaminationFilter.from_paths([tmp_path / "brat"])
+    assert f.overlaps(TEST_SENTENCE)
+    with pytest.raises(ValueError, match="no evaluation splits"):
+        ContaminationFilter.from_paths([])
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        ContaminationFilter.from_paths([tmp_path / "missing.tsv"])
+
+
+def unlabelled_folder(tmp_path):
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    with gzip.open(folder / "a.txt.gz", "wt") as f:
+        f.write("Metformin reduced hepatic glucose production.\n\n"
+                f"Earlier work: {TEST_SENTENCE}\n"
+                "Rosiglitazone (RSG) increased the risk of heart failure.\n")
+    (folder / "b.txt").write_text("the dose was <dig> mg <cit> .\n")
+    return folder
+
+
+def test_prepare_text_removes_test_paragraphs_and_tokenises(tmp_path):
+    evaluation = iob_file(tmp_path / "test.tsv", [TEST_SENTENCE])
+    folder = unlabelled_folder(tmp_path)
+    output = tmp_path / "out" / "text.txt"
+    report = prepare_text(sorted(folder.iterdir()), [evaluation], output, jobs=1, log=lambda m: None)
+    assert output.read_text().splitlines() == [
+        "metformin reduced hepatic glucose production .",
+        "rosiglitazone ( rsg ) increased the risk of heart failure .",
+        "the dose was 0 mg .",
+    ]
+    assert (report.files, report.paragraphs, report.removed, report.kept) == (2, 4, 1, 3)
+    assert write_pretrain_jsonl(output, tmp_path / "pretrain.jsonl") == 3
+    first = json.loads((tmp_path / "pretrain.jsonl").read_text().splitlines()[0])
+    assert first == {"text": "metformin reduced hepatic glucose production ."}
+
+
+def test_prepare_text_writes_nothing_when_it_fails(tmp_path):
+    folder = unlabelled_folder(tmp_path)
+    output = tmp_path / "text.txt"
+    with pytest.raises(FileNotFoundError):
+        prepare_text(sorted(folder.iterdir()), [tmp_path / "missing.tsv"], output, log=lambda m: None)
+    assert not output.exists() and list(tmp_path.iterdir()) == [folder]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "bioner_spacy", *map(str, args)], capture_output=True, text=True)
+
+
+def test_missing_folders_are_named_with_what_builds_them(tmp_path):
+    out = cli("prepare-text", tmp_path / "nowhere", tmp_path / "text.txt", "--eval", tmp_path)
+    assert out.returncode == 1 and "nowhere" in out.stderr and "unlabelled_dir" in out.stderr
+    out = cli("vectors", tmp_path / "text.txt", tmp_path / "vectors")
+    assert out.returncode == 1 and "text.txt" in out.stderr and "prepare-text" in out.stderr
+    assert not (tmp_path / "vectors").exists()
+
+
+def test_floret_vectors_cover_unseen_words(tmp_path):
+    from bioner_spacy.representations.vectors import FloretSettings, build_vectors
+
+    text = tmp_path / "text.txt"
+    sentences = ["metformin lowers glucose in diabetic patients .", "rosiglitazone lowers glucose too ."]
+    text.write_text("\n".join(sentences * 50) + "\n")
+    settings = FloretSettings(dim=8, epoch=2, minCount=1, bucket=500, thread=1)
+    manifest = build_vectors(text, tmp_path / "vectors", settings, log=lambda m: None)
+    assert manifest["words"] == 600 and manifest["attr"] == "LOWER"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt", "vectors"]
+    nlp = spacy.blank("en", config={"initialize": {"vectors": str(tmp_path / "vectors")}})
+    nlp.initialize()
+    vectors = nlp.vocab.vectors
+    assert vectors.mode == "floret" and vectors.shape == (500, 8)
+    # keyed by LOWER: a word and its capitalised form share a vector, and an
+    # unseen word gets one from its subwords
+    doc = nlp("Metformin metformin troglitazone")
+    numpy.testing.assert_array_equal(doc[0].vector, doc[1].vector)
+    assert numpy.abs(doc[2].vector).sum() > 0
