@@ -68,6 +68,9 @@ def test_matrix_runs_each_needed_training_once(spec):
     (("fractions: [1.0, 0.5]", "fractions: [1.0, 0]"), r"fractions must be in \(0, 1\]"),
     (("eval_frequency: 50", "eval_frequency: 30"), "must be a multiple of eval_frequency"),
     (("corpora: one", "corpora: some"), "corpora must be one of"),
+    (("label: \"System A\"}", "budget: long}"), "system 'a' uses budget 'long', which matrix 'm' does not define"),
+    (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {patience: 5}}"), "budget 'long': needs max_steps"),
+    (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: 9, wait: 5}}"), "may have max_steps"),
     (("{name: G, systems: [a, b, trf],", "{name: G, baseline: mtm, systems: [a, b, trf],"),
      r"group 'G': baseline 'mtm' is not one of its systems \(a, b, trf\)"),
 ])
@@ -343,3 +346,37 @@ def test_dry_run_marks_done_todo_and_stale_cells(tmp_path):
     assert out.exit_code == 0, out.output
     assert out.output.splitlines() == ["done  a__BC5CDR-chem__seed0", "redo  a__BC5CDR-chem__seed1",
                                        "todo  a__BC5CDR-chem__seed2"]
+
+
+def test_budget_trains_to_dev_patience_on_the_whole_dev_set(spec, tmp_path):
+    """A system naming a budget gets its cap, patience and dev set; the
+    others keep the matrix's fixed steps; a vectors folder's manifest is part
+    of the settings, and a missing one is named with the command that builds it."""
+    from bioner_spacy.benchmark.runner import Bench
+
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}',
+                                 'a: {config: cfa_cnn, label: "System A"}\n'
+                                 '  c: {config: cfa_cnn, budget: long, overrides: {paths.vectors: VEC}}')
+                    .replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    dev_limit: 7\n"
+                             "    budgets: {long: {max_steps: 900, patience: 150, dev_limit: 0}}")
+                    .replace("systems: [a, b, trf]", "systems: [a, b, c, trf]")
+                    .replace("VEC", str(tmp_path / "vectors")))
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    fixed = bench.overrides(Run("a", ("BC5CDR-chem",), 0))
+    assert (fixed["training.max_steps"], fixed["training.eval_frequency"], fixed["corpora.dev.limit"]) == (100, 50, 7)
+    assert "training.patience" not in fixed and "vectors" not in bench.settings(Run("a", ("BC5CDR-chem",), 0))
+    run = Run("c", ("BC5CDR-chem",), 0)
+    long = bench.overrides(run)
+    assert (long["training.max_steps"], long["training.patience"], long["training.eval_frequency"],
+            long["corpora.dev.limit"]) == (900, 150, 50, 0)
+    with pytest.raises(FileNotFoundError, match=r"vectors.*bioner_vectors.json.*spacy project run vectors"):
+        bench.settings(run)
+    (tmp_path / "vectors").mkdir()
+    manifest = {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret", "train_seconds": 1.0}
+    (tmp_path / "vectors" / "bioner_vectors.json").write_text(json.dumps(manifest))
+    assert bench.settings(run)["vectors"] == {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret"}
+    text = render(matrix, tmp_path / "results", "cmd", plots=False,
+                  cells={run.key: {**cell(run, {"BC5CDR-chem": 0.8}), "epochs": 7.5}})
+    assert "Budget `long` (c): at most 900 steps, stopping when dev F1 has not improved for 150 steps" in text
+    assert "| c | 7.5 (1) | - |" in text

@@ -15,6 +15,7 @@ import yaml
 from .corpora import ALL_DATASETS
 
 CORPORA_KINDS = ("file", "one", "all")
+BUDGET_KEYS = ("max_steps", "patience", "eval_frequency", "dev_limit")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class System:
     corpora: str = "file"
     gpu: bool = False
     label: str = ""
+    # a named budget of the matrix (its `budgets`); "" = the matrix's fixed steps
+    budget: str = ""
 
 
 @dataclass(frozen=True, order=True)
@@ -67,6 +70,19 @@ class Matrix:
     groups: List[Group] = field(default_factory=list)
     reduced: Optional[Dict[str, Any]] = None
     speed: Optional[Dict[str, Any]] = None
+    # named budgets a system may train with instead of the fixed steps:
+    # {name: {max_steps, patience, eval_frequency, dev_limit}} (see BUDGET_KEYS)
+    budgets: Dict[str, Dict[str, int]] = field(default_factory=dict)
+
+    def budget(self, system: str) -> Dict[str, int]:
+        """The system's training budget: max_steps (a cap when patience > 0),
+        patience (steps without a better dev score before stopping; 0 =
+        train all max_steps), eval_frequency, and dev_limit (dev docs
+        scored for model selection; 0 = the whole dev set)."""
+        fixed = {"max_steps": self.steps, "patience": 0, "eval_frequency": self.eval_frequency,
+                 "dev_limit": self.dev_limit}
+        name = self.systems[system].budget
+        return {**fixed, **self.budgets[name]} if name else fixed
 
     def datasets(self) -> List[str]:
         """Every corpus the matrix reads, in a stable order."""
@@ -121,6 +137,19 @@ def fail(path: Path, message: str):
     raise ValueError(f"{path}: {message}")
 
 
+def check_budgets(path: Path, matrix: str, budgets: Dict[str, Dict]) -> Dict[str, Dict[str, int]]:
+    checked = {}
+    for name, budget in budgets.items():
+        unknown = set(budget) - set(BUDGET_KEYS)
+        if unknown or "max_steps" not in budget:
+            fail(path, f"matrix {matrix!r}, budget {name!r}: needs max_steps, may have {', '.join(BUDGET_KEYS)}; "
+                       f"got {', '.join(sorted(budget))}")
+        checked[name] = {k: int(v) for k, v in budget.items()}
+        if any(v < 0 for v in checked[name].values()):
+            fail(path, f"matrix {matrix!r}, budget {name!r}: values must be >= 0, got {budget}")
+    return checked
+
+
 def load_matrix(path: Path, name: str) -> Matrix:
     """The matrix ``name`` of a benchmark YAML file, checked: unknown systems,
     datasets, corpora kinds or fractions raise a ValueError naming the file."""
@@ -133,7 +162,8 @@ def load_matrix(path: Path, name: str) -> Matrix:
         if s.get("corpora", "file") not in CORPORA_KINDS:
             fail(path, f"system {sys_name!r}: corpora must be one of {CORPORA_KINDS}, got {s.get('corpora')!r}")
         systems[sys_name] = System(sys_name, s["config"], tuple(sorted((s.get("overrides") or {}).items())),
-                                   s.get("corpora", "file"), bool(s.get("gpu", False)), s.get("label", sys_name))
+                                   s.get("corpora", "file"), bool(s.get("gpu", False)), s.get("label", sys_name),
+                                   s.get("budget", ""))
     matrices = spec.get("matrices") or {}
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
@@ -144,7 +174,11 @@ def load_matrix(path: Path, name: str) -> Matrix:
             fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
     matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
-                    groups, m.get("reduced"), m.get("speed"))
+                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}))
+    for s in systems.values():
+        if s.budget and s.budget not in matrix.budgets:
+            fail(path, f"system {s.name!r} uses budget {s.budget!r}, which matrix {name!r} does not define "
+                       f"(budgets: {', '.join(matrix.budgets) or 'none'})")
     used = [s for g in groups for s in g.systems] + list((matrix.reduced or {}).get("systems", []))
     used += list((matrix.speed or {}).get("systems", []))
     for s in used:

@@ -87,15 +87,18 @@ def baseline_table(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
     return lines
 
 
-def seconds_table(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
+def cell_table(matrix: Matrix, cells: Dict[str, Dict], group, key: str = "seconds_per_epoch",
+               digits: int = 0) -> List[str]:
+    """mean ± std over seeds of one field of the cells (seconds per epoch,
+    epochs trained), system by corpus."""
     runs = [r for r in matrix.group_runs(group, gpu=True) if r.key in cells]
     lines = ["| system | " + " | ".join(group.datasets) + " |", "|---|" + "---|" * len(group.datasets)]
     for name in group.systems:
         row = []
         for dataset in group.datasets:
-            secs = [cells[r.key]["seconds_per_epoch"] for r in runs if r.system == name and dataset in r.train
-                    and cells[r.key].get("seconds_per_epoch")]
-            row.append(fmt(secs, scale=1.0, digits=0))
+            values = [cells[r.key][key] for r in runs if r.system == name and dataset in r.train
+                      and cells[r.key].get(key)]
+            row.append(fmt(values, scale=1.0, digits=digits))
         lines.append(f"| {matrix.systems[name].label} | " + " | ".join(row) + " |")
     return lines
 
@@ -170,6 +173,13 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
         f"Thinc {v.get('thinc')}, torch {v.get('torch')}.",
         "",
     ]
+    for name, budget in matrix.budgets.items():
+        users = [s.label for s in matrix.systems.values() if s.budget == name]
+        if users:
+            lines += [f"Budget `{name}` ({'; '.join(users)}): at most {budget['max_steps']} steps, stopping when dev F1 "
+                      f"has not improved for {budget.get('patience', 0)} steps (dev scored every "
+                      f"{budget.get('eval_frequency', matrix.eval_frequency)} steps on "
+                      f"{budget.get('dev_limit') or 'all'} dev docs); the model with the best dev F1 is scored.", ""]
     figures = []
     for i, group in enumerate(matrix.groups):
         table, by_seeds = accuracy_table(matrix, cells, group)
@@ -180,7 +190,11 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
             lines += baseline_table(matrix, group, by_seeds)
         lines += ["", "Training seconds per epoch (mean ± std (number of seeds)): the training loop's whole seconds, dev "
                   "evaluations included, over the epochs its words make:", ""]
-        lines += seconds_table(matrix, cells, group) + [""]
+        lines += cell_table(matrix, cells, group) + [""]
+        if any(matrix.systems[name].budget for name in group.systems):
+            lines += ["Epochs trained (to the last dev evaluation; a system with a patience budget stops when "
+                      "its dev F1 has not improved for that many steps):", ""]
+            lines += cell_table(matrix, cells, group, "epochs", digits=1) + [""]
         if plots and any(by_seeds.values()):
             from .plots import accuracy_plot
 

@@ -51,6 +51,20 @@ def corpus_words(path: Path) -> int:
     return sum(len(t) for t in DocBin().from_disk(path).tokens)
 
 
+def vectors_manifest(path: Path) -> Dict:
+    """What a vectors folder was built from (``bioner-spacy vectors`` writes
+    it), so a cell made with other vectors is run again; an error naming the
+    folder and the command that builds it when it is missing."""
+    from ..representations.vectors import MANIFEST
+
+    manifest = Path(path) / MANIFEST
+    if not manifest.exists():
+        raise FileNotFoundError(f"vectors not found: {manifest} (build them with `spacy project run vectors`, "
+                                "or `bioner-spacy prepare-text` then `bioner-spacy vectors`)")
+    built = json.loads(manifest.read_text())
+    return {k: built[k] for k in ("words", "settings", "attr", "mode")}
+
+
 class Bench:
     """Where a matrix reads corpora and writes runs and cells."""
 
@@ -71,17 +85,20 @@ class Bench:
     def overrides(self, run: Run) -> Dict:
         """The run's settings on top of the system's config."""
         system = self.matrix.systems[run.system]
+        budget = self.matrix.budget(run.system)
         o = dict(system.overrides)
         o.update({
-            "training.max_steps": self.matrix.steps,
+            "training.max_steps": budget["max_steps"],
             "training.max_epochs": 0,
-            "training.eval_frequency": self.matrix.eval_frequency,
+            "training.eval_frequency": budget["eval_frequency"],
             "system.seed": run.seed,
         })
+        if budget["patience"]:
+            o["training.patience"] = budget["patience"]
         if system.corpora == "file":
             (dataset,) = run.train
             o.update({"paths.train": str(self.corpus(dataset, "train")), "paths.dev": str(self.corpus(dataset, "dev")),
-                      "corpora.dev.limit": self.matrix.dev_limit})
+                      "corpora.dev.limit": budget["dev_limit"]})
             if run.fractions:
                 o["corpora.train.fraction"] = run.fraction_of(dataset)
         else:
@@ -95,8 +112,12 @@ class Bench:
         """What a cell must have been made with to count for this matrix: the
         config file's content, the overrides and the step budget."""
         config = self.configs / f"{self.matrix.systems[run.system].config}.cfg"
-        return {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
-                "overrides": json.loads(json.dumps(self.overrides(run))), "steps": self.matrix.steps}
+        overrides = json.loads(json.dumps(self.overrides(run)))
+        settings = {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+                    "overrides": overrides, "steps": self.matrix.steps}
+        if overrides.get("paths.vectors"):
+            settings["vectors"] = vectors_manifest(Path(overrides["paths.vectors"]))
+        return settings
 
     def is_current(self, cell: Dict, run: Run) -> bool:
         return cell.get("settings") == self.settings(run)
@@ -163,6 +184,7 @@ class Bench:
             "key": run.key, "settings": self.settings(run), "matrix": self.matrix.name, "system": run.system, "label": system.label,
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
+            "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
             "scores": {d: {k: s[k] for k in ("p", "r", "f", "per_type")} for d, s in scores["seqeval_per_dataset"].items()},
             "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
