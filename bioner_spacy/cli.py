@@ -143,6 +143,20 @@ def convert_brat(
         srsly.write_json(report_path, report.__dict__)
 
 
+def carry_vectors(trained: "spacy.language.Language", nlp: "spacy.language.Language") -> None:
+    """Give ``nlp`` the static vectors the trained components read, so the
+    assembled pipeline carries them (the syntax components read none). A
+    syntax pipeline with vectors of its own cannot take other ones."""
+    vectors = trained.vocab.vectors
+    if vectors.shape[0] == 0:
+        return
+    if nlp.vocab.vectors.shape[0] and nlp.vocab.vectors.to_bytes(exclude=["strings"]) != vectors.to_bytes(exclude=["strings"]):
+        raise ValueError("the syntax pipeline has word vectors of its own, and the trained pipeline others: "
+                         "assemble with a syntax pipeline without vectors (e.g. en_core_sci_sm)")
+    nlp.vocab.vectors = vectors
+    nlp.meta["vectors"] = trained.meta.get("vectors", {})
+
+
 @app.command()
 def assemble(
     trained: Path = typer.Argument(..., help="Trained pipeline (e.g. training/.../model-best)"),
@@ -161,6 +175,10 @@ def assemble(
     except ValueError as err:
         fail(str(err))
     trained_nlp = load_pipeline(trained)
+    try:
+        carry_vectors(trained_nlp, nlp)
+    except ValueError as err:
+        fail(str(err))
     for component in trained_nlp.pipe_names:
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
         pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)

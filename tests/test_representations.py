@@ -113,14 +113,21 @@ def test_missing_folders_are_named_with_what_builds_them(tmp_path):
     assert not (tmp_path / "vectors").exists()
 
 
-def test_floret_vectors_cover_unseen_words(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_vectors(tmp_path_factory):
     from bioner_spacy.representations.vectors import FloretSettings, build_vectors
 
+    tmp_path = tmp_path_factory.mktemp("floret")
     text = tmp_path / "text.txt"
     sentences = ["metformin lowers glucose in diabetic patients .", "rosiglitazone lowers glucose too ."]
     text.write_text("\n".join(sentences * 50) + "\n")
     settings = FloretSettings(dim=8, epoch=2, minCount=1, bucket=500, thread=1)
     manifest = build_vectors(text, tmp_path / "vectors", settings, log=lambda m: None)
+    return tmp_path, manifest
+
+
+def test_floret_vectors_cover_unseen_words(tiny_vectors):
+    tmp_path, manifest = tiny_vectors
     assert manifest["words"] == 600 and manifest["attr"] == "LOWER"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt", "vectors"]
     nlp = spacy.blank("en", config={"initialize": {"vectors": str(tmp_path / "vectors")}})
@@ -132,3 +139,29 @@ def test_floret_vectors_cover_unseen_words(tmp_path):
     doc = nlp("Metformin metformin troglitazone")
     numpy.testing.assert_array_equal(doc[0].vector, doc[1].vector)
     assert numpy.abs(doc[2].vector).sum() > 0
+
+
+def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_vectors, tmp_path):
+    """A cfa_ner trained with static vectors: assemble carries them into the
+    pipeline users load; rebuilt without them, it refuses to run."""
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    vectors_dir = tiny_vectors[0] / "vectors"
+    nlp = spacy.blank("en", config={"initialize": {"vectors": str(vectors_dir)}})
+    nlp.add_pipe("cfa_ner", config={"model": {"syntax": "none", "tok2vec": {"embed": {"include_static_vectors": True}}}})
+    words = "Metformin lowers glucose .".split()
+    gold = Doc(nlp.vocab, words=words, ents=["B-Chemical", "O", "B-Chemical", "O"])
+    examples = [Example(Doc(nlp.vocab, words=words), gold)]
+    nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, drop=0.0)
+    nlp.to_disk(tmp_path / "trained")
+    out = cli("assemble", tmp_path / "trained", tmp_path / "assembled", "--syntax-pipeline", "none")
+    assert out.returncode == 0, out.stderr
+    loaded = spacy.load(tmp_path / "assembled")
+    assert loaded.vocab.vectors.mode == "floret" and loaded.vocab.vectors.shape == (500, 8)
+    assert [(e.text, e.label_) for e in loaded(" ".join(words)).ents] == [("Metformin", "Chemical"), ("glucose", "Chemical")]
+    bare = spacy.blank("en").from_config(loaded.config)  # the same components, no vectors
+    with pytest.raises(ValueError, match=r"\[cfa_ner\] this model was trained with static word vectors"):
+        bare("Metformin lowers glucose .")

@@ -112,8 +112,22 @@ class EntityPipe(TrainablePipe):
     def __call__(self, doc: Doc) -> Doc:
         return next(iter(self.pipe([doc])))
 
+    def require_vectors(self) -> None:
+        """A model trained with static vectors never runs without them: a
+        ValueError when its encoder reads static vectors and the vocab has
+        none (the pipeline was rebuilt from its config, or its vectors were
+        dropped), instead of predictions from empty vectors."""
+        if self.vocab.vectors.shape[0] == 0 and any(node.name == "static_vectors" for node in self.model.walk()):
+            raise ValueError(
+                f"[{self.name}] this model was trained with static word vectors (include_static_vectors = true), "
+                "but the pipeline's vocab has none. Load the pipeline folder or package it was saved as (its "
+                "vocab holds the vectors), or set [initialize] vectors (paths.vectors) to the vectors it was "
+                "trained with (`spacy project run vectors` builds pretraining/vectors)."
+            )
+
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         error_handler = self.get_error_handler()
+        self.require_vectors()
         for batch in minibatch(stream, size=batch_size):
             try:
                 self.annotate_batch(batch)
