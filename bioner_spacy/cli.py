@@ -143,6 +143,13 @@ def convert_brat(
         srsly.write_json(report_path, report.__dict__)
 
 
+def needs_torch(nlp: "spacy.language.Language") -> bool:
+    """Whether a component's model runs PyTorch (a BiLSTM, the grid): its
+    package then requires bioner-spacy[lstm], which brings torch."""
+    return any(node.name.startswith("pytorch") for _, pipe in nlp.pipeline if hasattr(pipe, "model")
+               for node in pipe.model.walk())
+
+
 def carry_vectors(trained: "spacy.language.Language", nlp: "spacy.language.Language") -> None:
     """Give ``nlp`` the static vectors the trained components read, so the
     assembled pipeline carries them (the syntax components read none). A
@@ -194,7 +201,7 @@ def assemble(
             "name": name,
             "version": version,
             "description": f"bioner-spacy NER ({', '.join(trained_nlp.pipe_names)}) over the syntax of {syntax_pipeline}",
-            "requirements": [f"bioner-spacy>={__version__}"],
+            "requirements": [f"bioner-spacy{'[lstm]' if needs_torch(trained_nlp) else ''}>={__version__}"],
             "sources": trained_nlp.meta.get("sources", []),
         }
     )

@@ -33,10 +33,11 @@ def paths_for(matrix, work: Optional[Path], results: Optional[Path], output: Opt
     return work, results, output, corpus_dir
 
 
-def prepare_corpora(matrix, corpora_dir: Path, corpus_dir: Path, syntax_pipeline: str, jobs: int) -> None:
+def prepare_corpora(matrix, datasets, corpora_dir: Path, corpus_dir: Path, syntax_pipeline: str, jobs: int) -> None:
+    """Convert the corpora among ``datasets`` not converted yet."""
     from .corpora import commands
 
-    todo = [cmd for d in matrix.datasets() for cmd in commands(corpora_dir, corpus_dir, d, syntax_pipeline, matrix.convert_limit)]
+    todo = [cmd for d in datasets for cmd in commands(corpora_dir, corpus_dir, d, syntax_pipeline, matrix.convert_limit)]
     say(f"{len(todo)} corpus conversions to run into {corpus_dir}")
 
     def run(cmd):
@@ -146,7 +147,9 @@ def run_command(
             state = "done" if run.key in current else "redo" if run.key in stale else "todo"
             typer.echo(f"{state}  {run.key}")
         return
-    prepare_corpora(matrix, corpora_dir, corpus_dir, syntax_pipeline, jobs)
+    # the corpora the selected runs and the speed measurement read, not the whole matrix's
+    needed = {d for run in runs for d in run.train} | ({matrix.speed["dataset"]} if speed and matrix.speed else set())
+    prepare_corpora(matrix, [d for d in matrix.datasets() if d in needed], corpora_dir, corpus_dir, syntax_pipeline, jobs)
     failed = None
     try:
         bench.run_all(runs, jobs=jobs, log=say)

