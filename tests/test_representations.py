@@ -16,6 +16,8 @@ from bioner_spacy.representations.text import (
     write_pretrain_jsonl,
 )
 
+from .conftest import REPO
+
 TEST_SENTENCE = ("Naloxone reversed the antihypertensive effect of clonidine in 10 rats with "
                  "spontaneous hypertension given 5 mg / kg intravenously .")
 
@@ -165,3 +167,12 @@ def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_ve
     bare = spacy.blank("en").from_config(loaded.config)  # the same components, no vectors
     with pytest.raises(ValueError, match=r"\[cfa_ner\] this model was trained with static word vectors"):
         bare("Metformin lowers glucose .")
+
+
+def test_training_without_the_vectors_names_the_path_and_command(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "spacy", "train", str(REPO / "configs" / "cfa_bilstm_vectors.cfg"),
+                          "--paths.vectors", str(tmp_path / "no-vectors"), "--paths.train", str(tmp_path / "t.spacy"),
+                          "--paths.dev", str(tmp_path / "d.spacy")], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode != 0
+    assert f"vectors not found: {tmp_path / 'no-vectors'}" in out.stderr + out.stdout
+    assert "spacy project run vectors" in out.stderr + out.stdout

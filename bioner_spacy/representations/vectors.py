@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from spacy.util import registry
+
 from ..io import atomic_path
 
 VECTORS_ATTR = "LOWER"
@@ -97,3 +99,26 @@ def build_vectors(
     floret_to_spacy(floret_file, output_dir, manifest=manifest)
     floret_file.unlink()
     return manifest
+
+
+@registry.callbacks("bioner.require_vectors.v1")
+def create_require_vectors() -> Callable:
+    """``[initialize.before_init]`` of a config that reads static vectors:
+    before spaCy loads ``[initialize] vectors``, a missing folder gets an error
+    naming it and the command that builds it (spaCy's own says only that it
+    cannot find a model)."""
+
+    def require_vectors(nlp) -> None:
+        import spacy.util
+
+        name = nlp.config.interpolate()["initialize"]["vectors"]
+        if name is None:
+            raise ValueError("this config reads static vectors (include_static_vectors = true) but [initialize] "
+                             "vectors (paths.vectors) is null: build them with `spacy project run vectors` "
+                             "(pretraining/vectors) or set --paths.vectors")
+        if not Path(name).exists() and not spacy.util.is_package(str(name)):
+            raise FileNotFoundError(f"vectors not found: {name} (paths.vectors). Build them with "
+                                    "`spacy project run vectors` (-> pretraining/vectors), or "
+                                    "`bioner-spacy prepare-text` then `bioner-spacy vectors`")
+
+    return require_vectors
