@@ -14,6 +14,7 @@ from spacy.tokens import DocBin
 from .conftest import CORPORA, REPO, corpus_file
 
 DATASET = "BC5CDR-chem"
+CONFIG = "cfa_bilstm_vectors"  # project.yml's default config, with domain vectors
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,8 @@ def project(tmp_path_factory):
         "--vars.corpora_dir", str(CORPORA), "--vars.dataset", DATASET,
         "--vars.train_limit", "300", "--vars.eval_limit", "100",
         "--vars.max_steps", "40", "--vars.eval_frequency", "20",
+        # vectors from a slice of the unlabelled text
+        "--vars.unlabelled_dir", str(CORPORA / "unlabelled"), "--vars.unlabelled_words_per_file", "20000",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -35,15 +38,24 @@ def project(tmp_path_factory):
 
 
 def test_project_writes_metrics_and_package(project):
-    metrics = json.loads((project / "metrics" / DATASET / "cfa_cnn-dep.json").read_text())
+    metrics = json.loads((project / "metrics" / DATASET / f"{CONFIG}-dep.json").read_text())
     assert metrics["n_docs"] == 100
     assert 0.0 <= metrics["seqeval_f"] <= 1.0
     assert set(metrics["seqeval_per_type"]) <= {"Chemical"}
     assert (project / "packages" / "en_bioner_cfa-0.1.0" / "dist" / "en_bioner_cfa-0.1.0.tar.gz").exists()
+    assert (project / "pretraining" / "text.txt").stat().st_size > 0
+
+
+def test_project_vectors_reach_the_assembled_pipeline(project):
+    built = json.loads((project / "pretraining" / "vectors" / "bioner_vectors.json").read_text())
+    assert built["mode"] == "floret" and built["attr"] == "LOWER" and 100_000 < built["words"] < 200_000
+    nlp = spacy.load(project / "pipelines" / DATASET / f"{CONFIG}-dep")
+    assert nlp.vocab.vectors.mode == "floret" and nlp.vocab.vectors.shape == (built["settings"]["bucket"], built["settings"]["dim"])
+    assert nlp.meta["requirements"][0].startswith("bioner-spacy[lstm]")
 
 
 def test_assembled_pipeline_round_trips(project, tmp_path):
-    path = project / "pipelines" / DATASET / "cfa_cnn-dep"
+    path = project / "pipelines" / DATASET / f"{CONFIG}-dep"
     nlp = spacy.load(path)
     assert nlp.pipe_names[-1] == "cfa_ner" and "parser" in nlp.pipe_names
     assert nlp.meta["requirements"][0].startswith("bioner-spacy")
@@ -61,7 +73,7 @@ def test_assembled_pipeline_round_trips(project, tmp_path):
 
 
 def test_spacy_evaluate_reports_seqeval(project, tmp_path):
-    path = project / "pipelines" / DATASET / "cfa_cnn-dep"
+    path = project / "pipelines" / DATASET / f"{CONFIG}-dep"
     out = tmp_path / "scores.json"
     subprocess.run(
         [sys.executable, "-m", "spacy", "evaluate", str(path), str(project / "corpus" / DATASET / "test.spacy"),
@@ -69,5 +81,5 @@ def test_spacy_evaluate_reports_seqeval(project, tmp_path):
         check=True, capture_output=True,
     )
     scores = json.loads(out.read_text())
-    ours = json.loads((project / "metrics" / DATASET / "cfa_cnn-dep.json").read_text())
+    ours = json.loads((project / "metrics" / DATASET / f"{CONFIG}-dep.json").read_text())
     assert scores["seqeval_f"] == pytest.approx(ours["seqeval_f"])
