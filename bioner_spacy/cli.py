@@ -161,7 +161,6 @@ def carry_vectors(trained: "spacy.language.Language", nlp: "spacy.language.Langu
         raise ValueError("the syntax pipeline has word vectors of its own, and the trained pipeline others: "
                          "assemble with a syntax pipeline without vectors (e.g. en_core_sci_sm)")
     nlp.vocab.vectors = vectors
-    nlp.meta["vectors"] = trained.meta.get("vectors", {})
 
 
 @app.command()

@@ -71,6 +71,9 @@ def test_matrix_runs_each_needed_training_once(spec):
     (("label: \"System A\"}", "budget: long}"), "system 'a' uses budget 'long', which matrix 'm' does not define"),
     (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {patience: 5}}"), "budget 'long': needs max_steps"),
     (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: 9, wait: 5}}"), "may have max_steps"),
+    (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: 120}}"), r"max_steps \(120\) must be a positive multiple of eval_frequency \(50\)"),
+    (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: 100, eval_frequency: 0}}"), "positive multiple"),
+    (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: many}}"), "whole numbers >= 0"),
     (("{name: G, systems: [a, b, trf],", "{name: G, baseline: mtm, systems: [a, b, trf],"),
      r"group 'G': baseline 'mtm' is not one of its systems \(a, b, trf\)"),
 ])
@@ -372,10 +375,16 @@ def test_budget_trains_to_dev_patience_on_the_whole_dev_set(spec, tmp_path):
             long["corpora.dev.limit"]) == (900, 150, 50, 0)
     with pytest.raises(FileNotFoundError, match=r"vectors.*bioner_vectors.json.*spacy project run vectors"):
         bench.settings(run)
+    # a cell made elsewhere with vectors stays current where the vectors are not built (a fresh clone)
+    recorded = {**bench.settings(run, strict=False), "vectors": {"words": 10}}
+    assert bench.is_current({"settings": recorded}, run)
+    assert not bench.is_current({"settings": {**recorded, "steps": 5}}, run)
     (tmp_path / "vectors").mkdir()
-    manifest = {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret", "train_seconds": 1.0}
+    manifest = {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret", "train_seconds": 1.0, "sha256": "ab"}
     (tmp_path / "vectors" / "bioner_vectors.json").write_text(json.dumps(manifest))
-    assert bench.settings(run)["vectors"] == {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret"}
+    assert bench.settings(run)["vectors"] == {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret",
+                                              "sha256": "ab"}
+    assert not bench.is_current({"settings": recorded}, run)  # built here, other vectors
     text = render(matrix, tmp_path / "results", "cmd", plots=False,
                   cells={run.key: {**cell(run, {"BC5CDR-chem": 0.8}), "epochs": 7.5}})
     assert "Budget `long` (c): at most 900 steps, stopping when dev F1 has not improved for 150 steps" in text

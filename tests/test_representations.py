@@ -56,6 +56,16 @@ def test_filter_drops_a_shared_12_gram_and_keeps_11(tmp_path):
     assert not f.overlaps("Clonidine lowers blood pressure in rats.")
 
 
+def test_filter_reads_across_sentences_and_matches_short_ones_whole(tmp_path):
+    title = "Clonidine and naloxone in rats ."
+    f = ContaminationFilter.from_paths([iob_file(tmp_path / "test.tsv", [title, TEST_SENTENCE])])
+    # 12 words across the two sentences' boundary
+    assert f.overlaps("in rats . Naloxone reversed the antihypertensive effect of clonidine in <dig> rats")
+    # the 6-word title alone is a paragraph of exactly its words, not a part of one
+    assert f.overlaps("CLONIDINE AND NALOXONE IN RATS")
+    assert not f.overlaps("Clonidine and naloxone in rats were compared.")
+
+
 def test_filter_reads_brat_text_and_needs_evaluation_text(tmp_path):
     (tmp_path / "brat").mkdir()
     (tmp_path / "brat" / "1.txt").write_text(TEST_SENTENCE + "\nSecond line .")
@@ -138,9 +148,15 @@ def test_floret_vectors_cover_unseen_words(tiny_vectors):
     assert vectors.mode == "floret" and vectors.shape == (500, 8)
     # keyed by LOWER: a word and its capitalised form share a vector, and an
     # unseen word gets one from its subwords
-    doc = nlp("Metformin metformin troglitazone")
+    doc = nlp("Metformin metformin troglitazone rosiglitazone patients")
     numpy.testing.assert_array_equal(doc[0].vector, doc[1].vector)
-    assert numpy.abs(doc[2].vector).sum() > 0
+    # "troglitazone" is in no training text: its vector comes from subword rows
+    # that "rosiglitazone" shares (-litazone), not from those of "patients"
+
+    def cos(a, b):
+        return float(a @ b / numpy.linalg.norm(a) / numpy.linalg.norm(b))
+
+    assert cos(doc[2].vector, doc[3].vector) > 0.5 > cos(doc[2].vector, doc[4].vector)
 
 
 def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_vectors, tmp_path):
@@ -148,6 +164,7 @@ def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_ve
     pipeline users load; rebuilt without them, it refuses to run."""
     from spacy.tokens import Doc
     from spacy.training import Example
+    from spacy.vectors import Vectors
 
     vectors_dir = tiny_vectors[0] / "vectors"
     nlp = spacy.blank("en", config={"initialize": {"vectors": str(vectors_dir)}})
@@ -164,6 +181,9 @@ def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_ve
     loaded = spacy.load(tmp_path / "assembled")
     assert loaded.vocab.vectors.mode == "floret" and loaded.vocab.vectors.shape == (500, 8)
     assert [(e.text, e.label_) for e in loaded(" ".join(words)).ents] == [("Metformin", "Chemical"), ("glucose", "Chemical")]
+    loaded.vocab.vectors = Vectors(strings=loaded.vocab.strings)  # the trained model, its vectors dropped
+    with pytest.raises(ValueError, match=r"\[cfa_ner\] this model was trained with static word vectors"):
+        loaded("Metformin lowers glucose .")
     bare = spacy.blank("en").from_config(loaded.config)  # the same components, no vectors
     with pytest.raises(ValueError, match=r"\[cfa_ner\] this model was trained with static word vectors"):
         bare("Metformin lowers glucose .")
@@ -176,3 +196,11 @@ def test_training_without_the_vectors_names_the_path_and_command(tmp_path):
     assert out.returncode != 0
     assert f"vectors not found: {tmp_path / 'no-vectors'}" in out.stderr + out.stdout
     assert "spacy project run vectors" in out.stderr + out.stdout
+
+
+def test_unknown_split_is_named(tmp_path):
+    out = cli("prepare-text", unlabelled_folder(tmp_path), tmp_path / "text.txt", "--corpora-dir", REPO.parent / "shared" / "corpora",
+              "--splits", "test,dev")
+    if not (REPO.parent / "shared" / "corpora" / "mtl-bioinformatics-2016").is_dir():
+        pytest.skip("shared corpora not found")
+    assert out.returncode == 1 and "no 'dev' split" in out.stderr and not (tmp_path / "text.txt").exists()

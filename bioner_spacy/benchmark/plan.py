@@ -71,7 +71,8 @@ class Matrix:
     reduced: Optional[Dict[str, Any]] = None
     speed: Optional[Dict[str, Any]] = None
     # named budgets a system may train with instead of the fixed steps:
-    # {name: {max_steps, patience, eval_frequency, dev_limit}} (see BUDGET_KEYS)
+    # {name: {max_steps, patience, eval_frequency, dev_limit}} (see BUDGET_KEYS);
+    # dev_limit applies to single-corpus systems (multi-corpus ones keep dev_limit_per_corpus)
     budgets: Dict[str, Dict[str, int]] = field(default_factory=dict)
 
     def budget(self, system: str) -> Dict[str, int]:
@@ -137,16 +138,22 @@ def fail(path: Path, message: str):
     raise ValueError(f"{path}: {message}")
 
 
-def check_budgets(path: Path, matrix: str, budgets: Dict[str, Dict]) -> Dict[str, Dict[str, int]]:
+def check_budgets(path: Path, matrix: str, budgets: Dict[str, Dict], eval_frequency: int) -> Dict[str, Dict[str, int]]:
+    """The matrix's named budgets, checked: known keys, whole numbers >= 0,
+    max_steps a positive multiple of a positive eval_frequency."""
     checked = {}
     for name, budget in budgets.items():
         unknown = set(budget) - set(BUDGET_KEYS)
         if unknown or "max_steps" not in budget:
             fail(path, f"matrix {matrix!r}, budget {name!r}: needs max_steps, may have {', '.join(BUDGET_KEYS)}; "
                        f"got {', '.join(sorted(budget))}")
-        checked[name] = {k: int(v) for k, v in budget.items()}
-        if any(v < 0 for v in checked[name].values()):
-            fail(path, f"matrix {matrix!r}, budget {name!r}: values must be >= 0, got {budget}")
+        if not all(isinstance(v, int) and v >= 0 for v in budget.values()):
+            fail(path, f"matrix {matrix!r}, budget {name!r}: values must be whole numbers >= 0, got {budget}")
+        checked[name] = dict(budget)
+        every = budget.get("eval_frequency", eval_frequency)
+        if every <= 0 or budget["max_steps"] <= 0 or budget["max_steps"] % every:
+            fail(path, f"matrix {matrix!r}, budget {name!r}: max_steps ({budget['max_steps']}) must be a positive "
+                       f"multiple of eval_frequency ({every})")
     return checked
 
 
@@ -174,7 +181,7 @@ def load_matrix(path: Path, name: str) -> Matrix:
             fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
     matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
-                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}))
+                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}, int(m.get("eval_frequency", m["steps"]))))
     for s in systems.values():
         if s.budget and s.budget not in matrix.budgets:
             fail(path, f"system {s.name!r} uses budget {s.budget!r}, which matrix {name!r} does not define "

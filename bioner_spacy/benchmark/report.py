@@ -173,13 +173,15 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
         f"Thinc {v.get('thinc')}, torch {v.get('torch')}.",
         "",
     ]
-    for name, budget in matrix.budgets.items():
-        users = [s.label for s in matrix.systems.values() if s.budget == name]
+    for name in matrix.budgets:
+        users = [s for s in matrix.systems.values() if s.budget == name]
         if users:
-            lines += [f"Budget `{name}` ({'; '.join(users)}): at most {budget['max_steps']} steps, stopping when dev F1 "
-                      f"has not improved for {budget.get('patience', 0)} steps (dev scored every "
-                      f"{budget.get('eval_frequency', matrix.eval_frequency)} steps on "
-                      f"{budget.get('dev_limit') or 'all'} dev docs); the model with the best dev F1 is scored.", ""]
+            budget = matrix.budget(users[0].name)
+            length = (f"at most {budget['max_steps']} steps, stopping when dev F1 has not improved for "
+                      f"{budget['patience']} steps" if budget["patience"] else f"{budget['max_steps']} steps")
+            lines += [f"Budget `{name}` ({'; '.join(s.label for s in users)}): {length} (dev scored every "
+                      f"{budget['eval_frequency']} steps on {budget['dev_limit'] or 'all'} dev docs); the model "
+                      "with the best dev F1 is scored.", ""]
     figures = []
     for i, group in enumerate(matrix.groups):
         table, by_seeds = accuracy_table(matrix, cells, group)

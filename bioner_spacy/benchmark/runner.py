@@ -92,7 +92,7 @@ def vectors_manifest(path: Path) -> Dict:
         raise FileNotFoundError(f"vectors not found: {manifest} (build them with `spacy project run vectors`, "
                                 "or `bioner-spacy prepare-text` then `bioner-spacy vectors`)")
     built = json.loads(manifest.read_text())
-    return {k: built[k] for k in ("words", "settings", "attr", "mode")}
+    return {k: built[k] for k in ("words", "settings", "attr", "mode", "sha256") if k in built}
 
 
 class Bench:
@@ -138,20 +138,34 @@ class Bench:
                 o["corpora.train.fractions"] = dict(run.fractions)
         return o
 
-    def settings(self, run: Run) -> Dict:
+    def settings(self, run: Run, strict: bool = True) -> Dict:
         """What a cell must have been made with to count for this matrix: the
-        config file's content, the overrides and the step budget."""
+        config file's content, the overrides, the step budget and the vectors
+        it read. strict=False: a vectors folder that is not built here reads
+        as None (reporting needs no vectors) instead of raising."""
         config = self.configs / f"{self.matrix.systems[run.system].config}.cfg"
         overrides = json.loads(json.dumps(self.overrides(run)))
         settings = {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
                     "overrides": overrides, "steps": self.matrix.steps}
         vectors = overrides.get("paths.vectors", config_vectors(config))
         if vectors:
-            settings["vectors"] = vectors_manifest(Path(vectors))
+            try:
+                settings["vectors"] = vectors_manifest(Path(vectors))
+            except FileNotFoundError:
+                if strict:
+                    raise
+                settings["vectors"] = None
         return settings
 
     def is_current(self, cell: Dict, run: Run) -> bool:
-        return cell.get("settings") == self.settings(run)
+        """Whether the cell was made with today's settings; where the vectors
+        are not built on this machine (a fresh clone), everything else must
+        match."""
+        settings, recorded = self.settings(run, strict=False), dict(cell.get("settings") or {})
+        if settings.get("vectors", False) is None:
+            settings.pop("vectors")
+            recorded.pop("vectors", None)
+        return recorded == settings
 
     def current_cells(self, runs: List[Run]) -> Dict[str, Dict]:
         """The cells of ``runs`` made with today's settings."""

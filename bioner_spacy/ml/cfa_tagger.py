@@ -12,10 +12,10 @@ from thinc.api import Model, Softmax_v2, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
+from .cfa_attention import CombinedFeatureAttention, set_width
 
 # the syntax setting of the plain head: no attention, o_i = h_i
 NO_SYNTAX = "none"
-from .cfa_attention import CombinedFeatureAttention, set_width
 
 
 @registry.architectures("bioner.CFATagger.v1")
@@ -34,11 +34,11 @@ def build_cfa_tagger(
         (0 = no limit; a root's constituency context is its whole sentence).
     nO: number of BIO tags (inferred at initialisation when None).
     """
-    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     if syntax == NO_SYNTAX:
         return build_plain_tagger(tok2vec, nO)
     if syntax not in SYNTAX_TYPES:
         raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)} or {NO_SYNTAX!r}")
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     attention = CombinedFeatureAttention(width, label_width, syntax, max_context)
     encoder = Model(
         "cfa_encoder",

@@ -133,7 +133,7 @@ class CFANER(EntityPipe):
     @property
     def syntax(self) -> str:
         if not self.model.has_ref("attention"):
-            return self.model.attrs["syntax"]  # the plain head
+            return self.model.attrs.get("syntax", "none")  # the plain head
         return self.model.get_ref("attention").attrs["syntax"]
 
     def initialize(

@@ -17,9 +17,14 @@ def evaluation_splits(corpora_dir: Path, splits: List[str]) -> List[Path]:
     if not mtl.is_dir():
         raise FileNotFoundError(f"corpora folder not found: {mtl} (set --corpora-dir, or the project "
                                 "variable corpora_dir, to the folder that holds mtl-bioinformatics-2016/)")
-    paths = sorted(p for split in splits for p in mtl.glob(f"*/{split}.tsv"))
+    paths = []
+    for split in splits:
+        found = sorted(mtl.glob(f"*/{split.strip()}.tsv"))
+        if not found:
+            raise ValueError(f"no {split.strip()!r} split in {mtl} (the splits are named train, devel and test)")
+        paths += found
     jnlpba = corpora_dir / "jnlpba-standoff" / "test"
-    if "test" in splits and jnlpba.is_dir():
+    if "test" in [split.strip() for split in splits] and jnlpba.is_dir():
         paths.append(jnlpba)
     return paths
 

@@ -88,15 +88,25 @@ def read_evaluation_text(path: Path) -> Iterator[str]:
 
 class ContaminationFilter:
     """Whether a paragraph shares an ``n``-word sequence with the evaluation
-    text it was built from."""
+    text it was built from. The evaluation texts are read as one stream, so
+    a sequence across two consecutive sentences counts too; a text shorter
+    than ``n`` words (a title, say) is matched whole, against a paragraph of
+    exactly its words."""
 
     def __init__(self, texts: Iterable[str], n: int = DEFAULT_NGRAM):
         if n < 1:
             raise ValueError(f"n-gram length must be at least 1, got {n}")
         self.n = n
         self.grams: Set[Tuple[str, ...]] = set()
+        self.short: Set[Tuple[str, ...]] = set()
+        window: List[str] = []  # the last n - 1 words, to join consecutive texts
         for text in texts:
-            self.grams.update(filter(informative, ngrams(normal_words(text), n)))
+            words = normal_words(text)
+            if 0 < len(words) < n and informative(tuple(words)):
+                self.short.add(tuple(words))
+            stream = window + words
+            self.grams.update(filter(informative, ngrams(stream, n)))
+            window = stream[-(n - 1):] if n > 1 else []
 
     @classmethod
     def from_paths(cls, paths: Iterable[Path], n: int = DEFAULT_NGRAM) -> "ContaminationFilter":
@@ -106,7 +116,8 @@ class ContaminationFilter:
         return cls((t for p in paths for t in read_evaluation_text(p)), n)
 
     def overlaps(self, paragraph: str) -> bool:
-        return not self.grams.isdisjoint(ngrams(normal_words(paragraph), self.n))
+        words = normal_words(paragraph)
+        return tuple(words) in self.short or not self.grams.isdisjoint(ngrams(words, self.n))
 
 
 @dataclass
@@ -114,6 +125,7 @@ class TextReport:
     files: int = 0
     paragraphs: int = 0
     removed: int = 0
+    empty: int = 0  # no tokens left after tokenisation
     kept: int = 0
     words_kept: int = 0
 
@@ -157,13 +169,22 @@ def clean_file(
     """Filter and tokenise one file's paragraphs; ``write`` gets the tokens of
     each kept paragraph. ``max_words`` > 0 stops after that many words."""
     report = TextReport(files=1)
-    for paragraph in read_paragraphs(path):
+    paragraphs = read_paragraphs(path)
+    while True:
+        try:
+            paragraph = next(paragraphs)
+        except StopIteration:
+            break
+        except (UnicodeDecodeError, OSError, EOFError) as err:
+            raise ValueError(f"{path}: cannot read it as UTF-8 text, gzip-compressed or plain "
+                             f"(after {report.paragraphs} paragraphs): {err}") from None
         report.paragraphs += 1
         if not keep(paragraph):
             report.removed += 1
             continue
         tokens = tokenize(paragraph)
         if not tokens:
+            report.empty += 1
             continue
         write(tokens)
         report.kept += 1
@@ -190,11 +211,11 @@ def spacy_tokenize(lang: str = "en") -> Callable[[str], List[str]]:
 
 def _clean_one(args) -> Tuple[Path, TextReport]:
     path, part, grams_file, n, max_words = args
+    import pickle
+
     filter_ = ContaminationFilter([], n)
     with open(grams_file, "rb") as f:
-        import pickle
-
-        filter_.grams = pickle.load(f)
+        filter_.grams, filter_.short = pickle.load(f)
     tokenize = spacy_tokenize()
     with open(part, "w", encoding="utf8") as out:
         report = clean_file(path, lambda p: not filter_.overlaps(p), tokenize,
@@ -226,7 +247,7 @@ def prepare_text(
     total = TextReport()
     with tempfile.TemporaryDirectory(dir=Path(output).parent if Path(output).parent.exists() else None) as tmp:
         grams_file = Path(tmp) / "grams.pkl"
-        grams_file.write_bytes(pickle.dumps(filter_.grams))
+        grams_file.write_bytes(pickle.dumps((filter_.grams, filter_.short)))
         tasks = [(Path(f), Path(tmp) / f"part{i}.txt", grams_file, n, max_words_per_file) for i, f in enumerate(files)]
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             parts = []

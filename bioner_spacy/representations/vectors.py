@@ -7,6 +7,7 @@ n-grams, so "rosiglitazone" has one although the NER corpora never saw it.
 The text is lower-cased (part of it is lower-cased at the source), so the
 table is keyed by LOWER: spaCy looks each token's ``lower_`` up in it.
 """
+import hashlib
 import json
 import sys
 import time
@@ -48,7 +49,10 @@ def train_floret(text_file: Path, output: Path, settings: FloretSettings) -> Pat
     """Train floret on ``text_file`` (tokens separated by spaces, one
     paragraph per line) and write its vector table (``.floret``) to
     ``output``."""
-    import floret
+    try:
+        import floret
+    except ImportError:
+        raise ImportError("floret is not installed: pip install 'bioner-spacy[vectors]' (or pip install floret)") from None
 
     check_text(text_file)
     options = asdict(settings)
@@ -87,17 +91,22 @@ def build_vectors(
     output_dir = Path(output_dir)
     floret_file = output_dir.parent / f"{output_dir.name}.floret"
     check_text(text_file)
-    words = sum(len(line.split()) for line in open(text_file, encoding="utf8"))
+    with open(text_file, encoding="utf8") as f:
+        words = sum(len(line.split()) for line in f)
     log(f"floret: {settings.model}, {settings.dim} dimensions, {settings.epoch} epochs over {words:,} words, "
         f"{settings.bucket:,} rows ({settings.thread} threads)")
     start = time.time()
-    train_floret(text_file, floret_file, settings)
-    train_seconds = time.time() - start
-    log(f"floret: trained in {train_seconds:.0f} s; loading into spaCy (--mode floret --attr {VECTORS_ATTR})")
-    manifest = {"text": str(text_file), "words": words, "settings": asdict(settings), "attr": VECTORS_ATTR,
-                "mode": "floret", "train_seconds": round(train_seconds, 1)}
-    floret_to_spacy(floret_file, output_dir, manifest=manifest)
-    floret_file.unlink()
+    try:
+        train_floret(text_file, floret_file, settings)
+        train_seconds = time.time() - start
+        log(f"floret: trained in {train_seconds:.0f} s; loading into spaCy (--mode floret --attr {VECTORS_ATTR})")
+        manifest = {"text": str(text_file), "words": words, "settings": asdict(settings), "attr": VECTORS_ATTR,
+                    "mode": "floret", "train_seconds": round(train_seconds, 1),
+                    # floret has no seed and trains on threads: the same settings give other vectors
+                    "sha256": hashlib.sha256(floret_file.read_bytes()).hexdigest()}
+        floret_to_spacy(floret_file, output_dir, manifest=manifest)
+    finally:
+        floret_file.unlink(missing_ok=True)
     return manifest
 
 
