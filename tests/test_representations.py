@@ -57,13 +57,16 @@ def test_filter_drops_a_shared_12_gram_and_keeps_11(tmp_path):
 
 
 def test_filter_reads_across_sentences_and_matches_short_ones_whole(tmp_path):
-    title = "Clonidine and naloxone in rats ."
+    title = "Clonidine and naloxone in hypertensive rats ."
     f = ContaminationFilter.from_paths([iob_file(tmp_path / "test.tsv", [title, TEST_SENTENCE])])
     # 12 words across the two sentences' boundary
-    assert f.overlaps("in rats . Naloxone reversed the antihypertensive effect of clonidine in <dig> rats")
+    assert f.overlaps("hypertensive rats . Naloxone reversed the antihypertensive effect of clonidine in <dig> rats")
     # the 6-word title alone is a paragraph of exactly its words, not a part of one
-    assert f.overlaps("CLONIDINE AND NALOXONE IN RATS")
-    assert not f.overlaps("Clonidine and naloxone in rats were compared.")
+    assert f.overlaps("CLONIDINE AND NALOXONE IN HYPERTENSIVE RATS")
+    assert not f.overlaps("Clonidine and naloxone in hypertensive rats were compared.")
+    # a heading of fewer than 6 words is every article's, not the test set's
+    headings = ContaminationFilter.from_paths([iob_file(tmp_path / "h.tsv", ["Materials and methods", TEST_SENTENCE])])
+    assert not headings.overlaps("Materials and Methods")
 
 
 def test_filter_reads_brat_text_and_needs_evaluation_text(tmp_path):

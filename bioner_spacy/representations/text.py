@@ -89,9 +89,10 @@ def read_evaluation_text(path: Path) -> Iterator[str]:
 class ContaminationFilter:
     """Whether a paragraph shares an ``n``-word sequence with the evaluation
     text it was built from. The evaluation texts are read as one stream, so
-    a sequence across two consecutive sentences counts too; a text shorter
-    than ``n`` words (a title, say) is matched whole, against a paragraph of
-    exactly its words."""
+    a sequence across two consecutive sentences counts too; a text of
+    ``n // 2`` to ``n - 1`` words (a title, say) is matched whole, against a
+    paragraph of exactly its words. Shorter ones are not: they are headings
+    ("Results", "Materials and methods") that every article has."""
 
     def __init__(self, texts: Iterable[str], n: int = DEFAULT_NGRAM):
         if n < 1:
@@ -102,7 +103,7 @@ class ContaminationFilter:
         window: List[str] = []  # the last n - 1 words, to join consecutive texts
         for text in texts:
             words = normal_words(text)
-            if 0 < len(words) < n and informative(tuple(words)):
+            if n // 2 <= len(words) < n and informative(tuple(words)):
                 self.short.add(tuple(words))
             stream = window + words
             self.grams.update(filter(informative, ngrams(stream, n)))
