@@ -389,3 +389,23 @@ def test_budget_trains_to_dev_patience_on_the_whole_dev_set(spec, tmp_path):
                   cells={run.key: {**cell(run, {"BC5CDR-chem": 0.8}), "epochs": 7.5}})
     assert "Budget `long` (c): at most 900 steps, stopping when dev F1 has not improved for 150 steps" in text
     assert "| c | 7.5 (1) | - |" in text
+
+
+def test_report_says_where_we_are_below_the_published_figures(spec, tmp_path):
+    from bioner_spacy.benchmark.anchors import CRICHTON_2017
+
+    matrix = load_matrix(spec, "m")
+    cells = {}
+    for seed, f in {0: 0.80, 1: 0.81}.items():
+        for system, scores in (("a", {"NCBI-disease": f, "BC5CDR-chem": 0.9}), ("b", {"NCBI-disease": f - 0.1})):
+            run = Run(system, (list(scores)[0],), seed)
+            cells[run.key] = cell(run, scores)
+    for seed in (0, 1):
+        run = Run("a", ("BC5CDR-chem",), seed)
+        cells[run.key] = cell(run, {"BC5CDR-chem": 0.9})
+    text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=cells)
+    # System A's NCBI mean 80.50 against Crichton et al.'s 80.37; BC5CDR-chem has no published figure
+    assert CRICHTON_2017["NCBI-disease"] == 80.37
+    assert ("- NCBI-disease: our best, System A, 80.50 (2 seeds) is above the best published figure, 80.37 "
+            "(Crichton et al. 2017, multi-task CNN (published)), by 0.13.") in text
+    assert "- BC5CDR-chem: our best" not in text

@@ -75,6 +75,23 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
     return lines, by_seeds
 
 
+def anchor_lines(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
+    """For each corpus with a published anchor: our best system's mean test
+    F1 against the best published figure, and whether we are above or below."""
+    lines = []
+    for dataset in group.datasets:
+        published = [(figures[dataset], source) for source, figures in ANCHORS.items() if dataset in figures]
+        ours = [(mean_std(list(f1.values()))[0], name, len(f1)) for (name, d), f1 in by_seeds.items() if d == dataset and f1]
+        if not published or not ours:
+            continue
+        anchor, source = max(published)
+        mean, name, n = max(ours)
+        side = "above" if 100 * mean > anchor else "below"
+        lines.append(f"- {dataset}: our best, {matrix.systems[name].label}, {100 * mean:.2f} ({n} seed{'s' * (n > 1)}) is "
+                     f"{side} the best published figure, {anchor:.2f} ({source}), by {abs(100 * mean - anchor):.2f}.")
+    return ["", "Against the published figures (mean over seeds):", ""] + lines if lines else []
+
+
 def baseline_table(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
     """Each other system's F1 minus the group's baseline's, paired by seed."""
     base = group.baseline
@@ -185,7 +202,7 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
     figures = []
     for i, group in enumerate(matrix.groups):
         table, by_seeds = accuracy_table(matrix, cells, group)
-        lines += [f"## {group.name}", "", "Test F1:", ""] + table
+        lines += [f"## {group.name}", "", "Test F1:", ""] + table + anchor_lines(matrix, group, by_seeds)
         if group.baseline:
             lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
                       f"pair share the seed and the training data): {PAIRED}", ""]
