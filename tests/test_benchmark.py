@@ -84,6 +84,12 @@ def test_bad_specs_name_the_file_and_value(spec, change, message):
     assert str(spec) in str(err.value)
 
 
+def test_a_budget_is_needed_only_by_the_matrices_that_run_its_system(spec):
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}',
+                                 'a: {config: cfa_cnn, label: "System A"}\n  slow: {config: cfa_cnn, budget: long}'))
+    assert load_matrix(spec, "m").systems["slow"].budget == "long"  # m does not run it: no error
+
+
 def test_unknown_matrix(spec):
     with pytest.raises(ValueError, match="no matrix 'x' \\(it has: m\\)"):
         load_matrix(spec, "x")

@@ -182,15 +182,15 @@ def load_matrix(path: Path, name: str) -> Matrix:
     matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
                     groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}, int(m.get("eval_frequency", m["steps"]))))
-    for s in systems.values():
-        if s.budget and s.budget not in matrix.budgets:
-            fail(path, f"system {s.name!r} uses budget {s.budget!r}, which matrix {name!r} does not define "
-                       f"(budgets: {', '.join(matrix.budgets) or 'none'})")
     used = [s for g in groups for s in g.systems] + list((matrix.reduced or {}).get("systems", []))
     used += list((matrix.speed or {}).get("systems", []))
     for s in used:
         if s not in systems:
             fail(path, f"matrix {name!r} uses system {s!r}, which is not defined (systems: {', '.join(systems)})")
+        # budgets belong to a matrix: only the systems it runs must find theirs in it
+        if systems[s].budget and systems[s].budget not in matrix.budgets:
+            fail(path, f"system {s!r} uses budget {systems[s].budget!r}, which matrix {name!r} does not define "
+                       f"(budgets: {', '.join(matrix.budgets) or 'none'})")
     for d in matrix.datasets():
         if d not in ALL_DATASETS:
             fail(path, f"unknown dataset {d!r}")
