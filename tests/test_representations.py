@@ -16,7 +16,7 @@ from bioner_spacy.representations.text import (
     write_pretrain_jsonl,
 )
 
-from .conftest import REPO
+from .conftest import CORPORA, REPO
 
 TEST_SENTENCE = ("Naloxone reversed the antihypertensive effect of clonidine in 10 rats with "
                  "spontaneous hypertension given 5 mg / kg intravenously .")
@@ -202,8 +202,17 @@ def test_training_without_the_vectors_names_the_path_and_command(tmp_path):
 
 
 def test_unknown_split_is_named(tmp_path):
-    out = cli("prepare-text", unlabelled_folder(tmp_path), tmp_path / "text.txt", "--corpora-dir", REPO.parent / "shared" / "corpora",
+    if not (CORPORA / "mtl-bioinformatics-2016").is_dir():
+        pytest.skip(f"corpora not found under {CORPORA}")
+    out = cli("prepare-text", unlabelled_folder(tmp_path), tmp_path / "text.txt", "--corpora-dir", CORPORA,
               "--splits", "test,dev")
-    if not (REPO.parent / "shared" / "corpora" / "mtl-bioinformatics-2016").is_dir():
-        pytest.skip("shared corpora not found")
     assert out.returncode == 1 and "no 'dev' split" in out.stderr and not (tmp_path / "text.txt").exists()
+
+
+def test_a_file_that_is_not_text_is_named(tmp_path):
+    from bioner_spacy.representations.text import read_paragraphs
+
+    bad = tmp_path / "broken.txt.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"broken.txt.gz: cannot read it as UTF-8 text, gzip-compressed or plain"):
+        list(read_paragraphs(bad))

@@ -49,5 +49,5 @@ def test_shipped_pipeline_finds_the_chemicals(shipped, text, gold):
 
 
 def test_shipped_pipeline_reads_the_domain_vectors_it_carries(shipped):
-    assert any(n.name == "static_vectors" for n in shipped.get_pipe("cfa_ner").model.walk())
+    assert shipped.get_pipe("cfa_ner").reads_static_vectors
     assert shipped.vocab.vectors.mode == "floret" and shipped.vocab.vectors.shape[0] > 0

@@ -179,9 +179,10 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for g in groups:
         if g.baseline is not None and g.baseline not in g.systems:
             fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
-    matrix = Matrix(name, systems, int(m["steps"]), int(m.get("eval_frequency", m["steps"])), list(m["seeds"]),
+    eval_frequency = int(m.get("eval_frequency", m["steps"]))
+    matrix = Matrix(name, systems, int(m["steps"]), eval_frequency, list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
-                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}, int(m.get("eval_frequency", m["steps"]))))
+                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}, eval_frequency))
     used = [s for g in groups for s in g.systems] + list((matrix.reduced or {}).get("systems", []))
     used += list((matrix.speed or {}).get("systems", []))
     for s in used:

@@ -1,6 +1,7 @@
 """What ``cfa_ner`` and ``grid_ner`` share: entity types and datasets kept
 in ``cfg``, which dataset a doc is read with, the training step, and
 ``pipe`` over ``annotate_batch``."""
+from functools import cached_property
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
 import numpy
@@ -112,12 +113,18 @@ class EntityPipe(TrainablePipe):
     def __call__(self, doc: Doc) -> Doc:
         return next(iter(self.pipe([doc])))
 
+    @cached_property
+    def reads_static_vectors(self) -> bool:
+        """Whether the encoder reads the vocab's static vectors (the model's
+        layers are fixed once built, so the walk is done once)."""
+        return any(node.name == "static_vectors" for node in self.model.walk())
+
     def require_vectors(self) -> None:
         """A model trained with static vectors never runs without them: a
         ValueError when its encoder reads static vectors and the vocab has
         none (the pipeline was rebuilt from its config, or its vectors were
         dropped), instead of predictions from empty vectors."""
-        if self.vocab.vectors.shape[0] == 0 and any(node.name == "static_vectors" for node in self.model.walk()):
+        if self.vocab.vectors.shape[0] == 0 and self.reads_static_vectors:
             raise ValueError(
                 f"[{self.name}] this model was trained with static word vectors (include_static_vectors = true), "
                 "but the pipeline's vocab has none. Load the pipeline folder or package it was saved as (its "

@@ -139,11 +139,17 @@ def read_paragraphs(path: Path) -> Iterator[str]:
     """The paragraphs of one unlabelled file (plain or ``.gz`` UTF-8, one
     paragraph per line, blank lines between documents)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                yield line
+    count = 0
+    try:
+        with opener(path, "rt", encoding="utf8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    count += 1
+                    yield line
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
+        raise ValueError(f"{path}: cannot read it as UTF-8 text, gzip-compressed or plain "
+                         f"(after {count} paragraphs): {err}") from None
 
 
 def unlabelled_files(folder: Path) -> List[Path]:
@@ -170,15 +176,7 @@ def clean_file(
     """Filter and tokenise one file's paragraphs; ``write`` gets the tokens of
     each kept paragraph. ``max_words`` > 0 stops after that many words."""
     report = TextReport(files=1)
-    paragraphs = read_paragraphs(path)
-    while True:
-        try:
-            paragraph = next(paragraphs)
-        except StopIteration:
-            break
-        except (UnicodeDecodeError, OSError, EOFError) as err:
-            raise ValueError(f"{path}: cannot read it as UTF-8 text, gzip-compressed or plain "
-                             f"(after {report.paragraphs} paragraphs): {err}") from None
+    for paragraph in read_paragraphs(path):
         report.paragraphs += 1
         if not keep(paragraph):
             report.removed += 1
@@ -211,12 +209,10 @@ def spacy_tokenize(lang: str = "en") -> Callable[[str], List[str]]:
 
 
 def _clean_one(args) -> Tuple[Path, TextReport]:
-    path, part, grams_file, n, max_words = args
+    path, part, filter_file, max_words = args
     import pickle
 
-    filter_ = ContaminationFilter([], n)
-    with open(grams_file, "rb") as f:
-        filter_.grams, filter_.short = pickle.load(f)
+    filter_ = pickle.loads(filter_file.read_bytes())
     tokenize = spacy_tokenize()
     with open(part, "w", encoding="utf8") as out:
         report = clean_file(path, lambda p: not filter_.overlaps(p), tokenize,
@@ -247,9 +243,9 @@ def prepare_text(
     log(f"filter: {len(filter_.grams):,} distinct {n}-word sequences from {len(evaluation)} evaluation split(s)")
     total = TextReport()
     with tempfile.TemporaryDirectory(dir=Path(output).parent if Path(output).parent.exists() else None) as tmp:
-        grams_file = Path(tmp) / "grams.pkl"
-        grams_file.write_bytes(pickle.dumps((filter_.grams, filter_.short)))
-        tasks = [(Path(f), Path(tmp) / f"part{i}.txt", grams_file, n, max_words_per_file) for i, f in enumerate(files)]
+        filter_file = Path(tmp) / "filter.pkl"
+        filter_file.write_bytes(pickle.dumps(filter_))
+        tasks = [(Path(f), Path(tmp) / f"part{i}.txt", filter_file, max_words_per_file) for i, f in enumerate(files)]
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             parts = []
             for (path, *_), (part, report) in zip(tasks, pool.map(_clean_one, tasks)):
