@@ -12,17 +12,24 @@ import yaml
 
 from .conftest import REPO
 
-# written by hand for this test, with their gold chemicals (BC5CDR-chem's type)
+# Written by hand for this test. Each sentence has the chemicals that BC5CDR-chem's guideline
+# would mark (`gold`) and, among them, the ones the test is about (`must_find`): the drug names
+# of issue 14. 'glucose' is a chemical by the guideline (train+dev label it 7 times of 9), so a
+# model may mark it; the trained model is not bit-for-bit reproducible (floret trains on two
+# threads), and in clean-clone runs it has marked 'glucose' in some and not in others.
 SENTENCES = [
     ("Metformin reduced hepatic glucose production in these patients, whereas rosiglitazone "
-     "increased the risk of congestive heart failure.", [("Metformin", "Chemical"), ("rosiglitazone", "Chemical")]),
+     "increased the risk of congestive heart failure.",
+     [("Metformin", "Chemical"), ("glucose", "Chemical"), ("rosiglitazone", "Chemical")],
+     [("Metformin", "Chemical"), ("rosiglitazone", "Chemical")]),
     pytest.param("Two patients developed severe hypokalemia after intravenous amphotericin B.",
-                 [("amphotericin B", "Chemical")],
+                 [("amphotericin B", "Chemical")], [("amphotericin B", "Chemical")],
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "spaCy's English tokenizer keeps a sentence-final 'B.' as one token (its rule for "
                      "initials), so the entity can only be 'amphotericin B.'; the packages keep spaCy's "
                      "tokenizer (README, bioner.BioTokenizer.v1)"))),
     ("Haloperidol-induced catalepsy was reversed by scopolamine in mice.",
+     [("Haloperidol", "Chemical"), ("scopolamine", "Chemical")],
      [("Haloperidol", "Chemical"), ("scopolamine", "Chemical")]),
 ]
 
@@ -43,9 +50,11 @@ def shipped():
     return spacy.load(path)
 
 
-@pytest.mark.parametrize("text, gold", SENTENCES)
-def test_shipped_pipeline_finds_the_chemicals(shipped, text, gold):
-    assert [(e.text, e.label_) for e in shipped(text).ents] == gold
+@pytest.mark.parametrize("text, gold, must_find", SENTENCES)
+def test_shipped_pipeline_finds_the_chemicals(shipped, text, gold, must_find):
+    found = [(e.text, e.label_) for e in shipped(text).ents]
+    assert [e for e in found if e not in gold] == [], "found what is no chemical"
+    assert [e for e in must_find if e not in found] == [], f"missed drugs; found {found}"
 
 
 def test_shipped_pipeline_reads_the_domain_vectors_it_carries(shipped):
