@@ -27,7 +27,7 @@ from .corpus.readers import read_docbin, without_entities
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
 from .provenance import machine
-from .representations.cli import prepare_text_command, vectors_command
+from .representations.cli import encoder_command, prepare_text_command, vectors_command
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
@@ -37,6 +37,7 @@ app.add_typer(convert_app, name="convert")
 app.add_typer(benchmark_app, name="benchmark")
 app.command("prepare-text")(prepare_text_command)
 app.command("vectors")(vectors_command)
+app.command("encoder")(encoder_command)
 
 NO_SYNTAX = "none"
 
@@ -150,6 +151,17 @@ def needs_torch(nlp: "spacy.language.Language") -> bool:
                for node in pipe.model.walk())
 
 
+def package_requirement(nlp: "spacy.language.Language") -> str:
+    """The bioner-spacy requirement of a package of ``nlp``, with the extra
+    its components need: [transformers] (spacy-transformers, which brings
+    torch) for a transformer, [lstm] (torch) for a BiLSTM or the grid."""
+    if any(pipe.__class__.__module__.startswith("spacy_transformers") for _, pipe in nlp.pipeline):
+        extra = "[transformers]"
+    else:
+        extra = "[lstm]" if needs_torch(nlp) else ""
+    return f"bioner-spacy{extra}>={__version__}"
+
+
 def carry_vectors(trained: "spacy.language.Language", nlp: "spacy.language.Language") -> None:
     """Give ``nlp`` the static vectors the trained components read, so the
     assembled pipeline carries them (the syntax components read none). A
@@ -200,7 +212,7 @@ def assemble(
             "name": name,
             "version": version,
             "description": f"bioner-spacy NER ({', '.join(trained_nlp.pipe_names)}) over the syntax of {syntax_pipeline}",
-            "requirements": [f"bioner-spacy{'[lstm]' if needs_torch(trained_nlp) else ''}>={__version__}"],
+            "requirements": [package_requirement(trained_nlp)],
             "sources": trained_nlp.meta.get("sources", []),
         }
     )

@@ -50,6 +50,17 @@ def corpus_file(*parts) -> Path:
     return path
 
 
+def project_copy(root: Path) -> Path:
+    """The project's files (project.yml, configs, scripts) copied to ``root``,
+    so `spacy project run` writes its outputs outside the repository."""
+    import shutil
+
+    for name in ("project.yml", "configs", "scripts"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    return root
+
+
 TOY_TEXT = "Treatment with cisplatin caused renal failure."
 
 

