@@ -70,6 +70,7 @@ def measure(args) -> dict:
     import bioner_spacy  # noqa: F401
 
     texts = texts_of(args.data, args.limit)
+    start = time.perf_counter()
     if args.one.startswith(SYNTAX_PREFIX):
         from bioner_spacy.syntax.pipeline import load_syntax_pipeline
 
@@ -77,6 +78,7 @@ def measure(args) -> dict:
         nlp = load_syntax_pipeline(args.one[len(SYNTAX_PREFIX):])
     else:
         nlp = spacy.load(args.one)
+    load_seconds = time.perf_counter() - start
     for name in nlp.pipe_names:
         pipe = nlp.get_pipe(name)
         if getattr(pipe, "datasets", None) and len(pipe.datasets) > 1 and pipe.default_dataset is None:
@@ -88,7 +90,17 @@ def measure(args) -> dict:
     seconds = time.perf_counter() - start
     return {"pipeline": args.one, "components": nlp.pipe_names, "n_texts": len(texts), "n_words": n_words,
             "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": peak_rss_mb(),
-            "rss_after_load_mb": loaded}
+            "rss_after_load_mb": loaded, "load_seconds": load_seconds, "disk_mb": disk_mb(nlp)}
+
+
+def disk_mb(nlp) -> float:
+    """What the pipeline takes on disk once saved (its files: weights,
+    vectors, vocabulary), measured by saving it to a temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nlp.to_disk(tmp)
+        return sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
 
 
 def measure_long_sentence(args) -> dict:
@@ -201,12 +213,13 @@ def markdown(results: dict, command: str) -> str:
         "pipeline alone is the reference measured in the same run. "
         f"Date: {results['date']}; machine: {results['machine']}.",
         "",
-        "| pipeline | components | words/s | ratio to syntax | peak RSS MB | ratio to syntax |",
-        "|---|---|---|---|---|---|",
+        "| pipeline | components | words/s | ratio to syntax | peak RSS MB | ratio to syntax | load s | on disk MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["speed"].items():
+        saved = f"{r['load_seconds']:.1f} | {r['disk_mb']:.0f}" if "disk_mb" in r else "– | –"
         lines.append(f"| {name} | {', '.join(r['components'])} | {r['words_per_second']:.0f} | "
-                     f"{r['speed_ratio_to_syntax']:.2f} | {r['peak_rss_mb']:.0f} | {r['rss_ratio_to_syntax']:.2f} |")
+                     f"{r['speed_ratio_to_syntax']:.2f} | {r['peak_rss_mb']:.0f} | {r['rss_ratio_to_syntax']:.2f} | {saved} |")
     if results["long_sentence"]:
         lines += [
             "",
