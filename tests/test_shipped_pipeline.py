@@ -36,15 +36,16 @@ SENTENCES = [
 ]
 
 
-def shipped_pipeline() -> Path:
-    """The folder `spacy project run all` assembles, from project.yml's vars."""
+def built_pipeline(config_var: str) -> Path:
+    """The folder a workflow assembles, from project.yml's vars: `all` reads
+    the config var "config", `all-accurate` "accurate_config"."""
     v = yaml.safe_load((REPO / "project.yml").read_text())["vars"]
-    return REPO / "pipelines" / v["dataset"] / f"{v['config']}-{v['syntax']}"
+    return REPO / "pipelines" / v["dataset"] / f"{v[config_var]}-{v['syntax']}"
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    path = shipped_pipeline()
+    path = built_pipeline("config")
     if not path.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{path} is missing: CI runs `spacy project run all` before the tests")
@@ -64,15 +65,9 @@ def test_shipped_pipeline_reads_the_domain_vectors_it_carries(shipped):
     assert shipped.vocab.vectors.mode == "floret" and shipped.vocab.vectors.shape[0] > 0
 
 
-def accurate_pipeline() -> Path:
-    """The folder `spacy project run all-accurate` assembles."""
-    v = yaml.safe_load((REPO / "project.yml").read_text())["vars"]
-    return REPO / "pipelines" / v["dataset"] / f"{v['accurate_config']}-{v['syntax']}"
-
-
 @pytest.fixture(scope="module")
 def accurate():
-    path = accurate_pipeline()
+    path = built_pipeline("accurate_config")
     if not path.exists():  # CI does not build it (tens of minutes on CPU)
         pytest.skip(f"{path} not built: run `spacy project run all-accurate`")
     return spacy.load(path)
