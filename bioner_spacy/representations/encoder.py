@@ -50,16 +50,16 @@ def fetch_encoder(source: str, output: Path) -> Dict:
     """Copy (or download) the encoder named by ``source`` into ``output``,
     with a manifest of where it came from; nothing is left at ``output`` when
     it fails."""
-    resolved = package_path(source)
-    local = Path(resolved)
+    local = Path(package_path(source))
+    hub_name = "/" in source and not source.startswith((".", "/")) and not local.exists()
     with atomic_path(output, directory=True) as tmp:
         if local.is_dir():
             check_hf_folder(local)
             shutil.copytree(local, tmp, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
             origin = str(local.resolve())
-        elif "/" in str(resolved) and not local.exists() and not str(resolved).startswith((".", "/")):
-            download_encoder(str(resolved), tmp)
-            origin = f"https://huggingface.co/{resolved}"
+        elif hub_name:
+            download_encoder(source, tmp)
+            origin = f"https://huggingface.co/{source}"
         else:
             raise ValueError(f"encoder source {source!r}: no such folder, and not a hub name (OWNER/NAME)")
         manifest = {"source": source, "origin": origin,
