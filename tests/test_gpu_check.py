@@ -1,0 +1,107 @@
+"""The device check (scripts/gpu_check.py, scripts/gpu_check.sh) in its CPU
+form, on a tiny slice: the same script a lent GPU machine runs, so it never
+rots between the sessions that have one."""
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import CORPORA, REPO, SYNTAX_PIPELINE, corpus_file
+
+spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gpu_check)
+
+
+def check(prepared, out, *options):
+    return subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), str(prepared), str(out), "-1", *options],
+                          capture_output=True, text=True, env={**__import__("os").environ, "PYTHON": sys.executable})
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    corpus_file("mtl-bioinformatics-2016", "BC5CDR-chem-IOB", "train.tsv")
+    folder = tmp_path_factory.mktemp("gpu") / "prepared"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_check.py"), "prepare", str(folder), "--corpora-dir",
+                    str(CORPORA), "--train-docs", "40", "--dev-docs", "20", "--syntax-pipeline", SYNTAX_PIPELINE,
+                    "--no-wheels"], check=True, capture_output=True)
+    return folder
+
+
+def test_prepare_writes_slices_tiny_bert_vectors_and_manifest(prepared):
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert manifest["sentences"] == {"train": 40, "dev": 20} and manifest["dataset"] == "BC5CDR-chem"
+    assert "site" not in manifest and not (prepared / "site.tar.gz").exists()
+    assert (prepared / "tiny_bert" / "config.json").exists()
+    assert json.loads((prepared / "vectors" / "bioner_vectors.json").read_text())["settings"]["dim"] == 32
+    assert not list(prepared.parent.glob(".prepared.*")), "a temporary folder was left behind"
+
+
+def test_cpu_form_trains_and_tags_every_system(prepared, tmp_path):
+    done = check(prepared, tmp_path, "--steps", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["ok"] and report["failures"] == [] and report["gpu_id"] == -1
+    assert set(report["systems"]) == set(gpu_check.SYSTEMS)
+    for name, entry in report["systems"].items():
+        assert set(entry["train"]) == {"cpu"} and set(entry["tag"]) == {"cpu"}, name
+        assert entry["train"]["cpu"]["rc"] == 0 and 0.0 <= entry["train"]["cpu"]["dev_f1"] <= 1.0, name
+        assert entry["tag"]["cpu"]["words"] > 300 and entry["tag"]["cpu"]["words_per_second"] > 0, name
+        assert "entities" not in entry["tag"]["cpu"]
+    doc = tmp_path / "gpu.md"
+    gpu_check.report_command(type("Args", (), {"results": tmp_path / "gpu_check.json", "output": doc, "source": "x"}))
+    rows = [line for line in doc.read_text().splitlines() if line.startswith("| cfa") or line.startswith("| grid")]
+    assert [row.split(" | ")[0][2:] for row in rows] == list(gpu_check.SYSTEMS)
+    assert "every step passed" in doc.read_text() and "CPU only (--gpu-id -1)" in doc.read_text()
+
+
+def test_a_failing_system_is_recorded_and_the_others_still_run(prepared, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(prepared, broken)
+    shutil.rmtree(broken / "tiny_bert")
+    done = check(broken, tmp_path / "out", "--steps", "4", "--systems", "cfa-trf-tiny,cfa-cnn")
+    assert done.returncode == 1
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert report["ok"] is False and report["failures"] == ["cfa-trf-tiny train on cpu: rc 1"]
+    failed = report["systems"]["cfa-trf-tiny"]["train"]["cpu"]
+    assert "tiny_bert" in failed["command"] and failed["output_tail"]
+    assert report["systems"]["cfa-trf-tiny"]["tag"] == {}
+    assert report["systems"]["cfa-cnn"]["tag"]["cpu"]["rc"] == 0
+
+
+def test_unknown_system_is_named(prepared, tmp_path):
+    done = check(prepared, tmp_path, "--systems", "cfa-cnn,crf")
+    assert done.returncode != 0 and "unknown systems ['crf']" in done.stderr
+
+
+def test_same_entities_counts_differing_docs():
+    cpu = {"entities": [[[0, 1, "Chemical"]], [], [[2, 4, "Chemical"]]]}
+    gpu = {"entities": [[[0, 1, "Chemical"]], [[5, 6, "Chemical"]], [[2, 4, "Chemical"]]]}
+    assert gpu_check.same_entities(cpu, gpu) == {
+        "docs": 3, "differing_docs": 1, "first_differences": [{"doc": 1, "cpu": [], "gpu": [[5, 6, "Chemical"]]}]}
+
+
+def test_report_of_a_gpu_run_gives_speed_ups_and_failures():
+    report = {
+        "date": "2026-11-26 21:00 UTC", "gpu_id": 0, "commit": "abc1234", "steps": 200, "ok": False,
+        "failures": ["grid-bilstm train on gpu: rc 1"],
+        "prepared": {"dataset": "BC5CDR-chem", "sentences": {"train": 500, "dev": 300}},
+        "environment": {"gpu": "NVIDIA H100 80GB HBM3", "cpus": 16, "python": "3.12.3", "cupy": "14.2.0"},
+        "systems": {
+            "cfa-cnn": {"train": {"cpu": {"rc": 0, "seconds": 40.0, "dev_f1": 0.5}, "gpu": {"rc": 0, "seconds": 10.0, "dev_f1": 0.52}},
+                        "tag": {"cpu": {"rc": 0, "words_per_second": 9000}, "gpu": {"rc": 0, "words_per_second": 27000}},
+                        "same_entities": {"docs": 300, "differing_docs": 0}},
+            "grid-bilstm": {"train": {"cpu": {"rc": 0, "seconds": 50.0, "dev_f1": 0.4},
+                                      "gpu": {"rc": 1, "seconds": 3.0, "command": "python -m spacy train x",
+                                              "output_tail": "CUDA error: no kernel image"}},
+                            "tag": {}},
+        },
+    }
+    text = gpu_check.markdown(report, "device run")
+    assert "| cfa-cnn | 40.0 | 10.0 | 4.0x | 0.500 | 0.520 | 9,000 | 27,000 | 3.0x | 300/300 docs |" in text
+    assert "| grid-bilstm | 50.0 | failed (1) | - | 0.400 | failed (1) | - | - | - | - |" in text
+    assert "NVIDIA H100 80GB HBM3" in text and "FAILURES: grid-bilstm train on gpu: rc 1" in text
+    assert "### grid-bilstm: train on gpu (rc 1)" in text and "CUDA error: no kernel image" in text
