@@ -1,41 +1,68 @@
 """From per-token tag scores to entity spans.
 
 ``viterbi_bio`` finds the best tag sequence under the IOB2 constraints
-(I-X only after B-X or I-X), so decoding never yields an orphan I- tag.
+(I-X only after B-X or I-X), so decoding never yields an orphan I- tag;
+``viterbi`` is the general search, with scores for transitions, starts and
+ends (the CRF's, ``ml/crf.py``).
 """
 from typing import List, Sequence, Tuple
 
 import numpy
 
 
+def transition_constraints(tags: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Which tag paths are well formed, in IOB2 or (where any tag is E- or S-)
+    IOBES: allowed[p, c] (may tag c follow tag p?), start_ok[c] (may a
+    sentence begin with c?), end_ok[p] (may it end with p?). I-X (and E-X)
+    continue a B-X or I-X; in IOBES a B-X or I-X must be continued."""
+    T = len(tags)
+    iobes = any(tag[:2] in ("E-", "S-") for tag in tags)
+    opens = ("B-", "I-")  # tags an I-X or E-X may follow
+    allowed = numpy.ones((T, T), dtype=bool)
+    start_ok = numpy.ones(T, dtype=bool)
+    end_ok = numpy.ones(T, dtype=bool)
+    for c, cur in enumerate(tags):
+        continues = cur[:2] in ("I-", "E-")
+        for p, prev in enumerate(tags):
+            if continues:
+                allowed[p, c] = prev[:2] in opens and prev[2:] == cur[2:]
+            elif iobes:
+                allowed[p, c] = prev[:2] not in opens
+        start_ok[c] = not continues
+        end_ok[c] = not (iobes and cur[:2] in opens)
+    return allowed, start_ok, end_ok
+
+
 def allowed_transitions(tags: Sequence[str]) -> numpy.ndarray:
     """allowed[p, c]: may tag c follow tag p?  Row len(tags) is the start."""
-    T = len(tags)
-    allowed = numpy.ones((T + 1, T), dtype=bool)
-    for c, cur in enumerate(tags):
-        if cur.startswith("I-"):
-            for p, prev in enumerate(tags):
-                allowed[p, c] = prev[2:] == cur[2:] and prev[:2] in ("B-", "I-")
-            allowed[T, c] = False
-    return allowed
+    allowed, start_ok, _ = transition_constraints(tags)
+    return numpy.vstack([allowed, start_ok[None, :]])
 
 
-def viterbi_bio(log_probs: numpy.ndarray, allowed: numpy.ndarray) -> List[int]:
-    """Best tag path for one sentence: log_probs is (n, T)."""
-    n, T = log_probs.shape
+def viterbi(E: numpy.ndarray, A: numpy.ndarray, start: numpy.ndarray, end: numpy.ndarray) -> List[int]:
+    """The path y maximising start[y_1] + sum_i E[i, y_i] + sum_{i>1}
+    A[y_{i-1}, y_i] + end[y_n], for one sentence (E is n x T)."""
+    n, T = E.shape
     if n == 0:
         return []
-    penalty = numpy.where(allowed, 0.0, -numpy.inf)
-    score = log_probs[0] + penalty[T]
+    score = start + E[0]
     back = numpy.zeros((n, T), dtype="int32")
     for i in range(1, n):
-        candidates = score[:, None] + penalty[:T]  # (prev, cur)
+        candidates = score[:, None] + A  # (previous, current)
         back[i] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + log_probs[i]
-    path = [int(score.argmax())]
+        score = candidates.max(axis=0) + E[i]
+    path = [int((score + end).argmax())]
     for i in range(n - 1, 0, -1):
         path.append(int(back[i, path[-1]]))
     return path[::-1]
+
+
+def viterbi_bio(log_probs: numpy.ndarray, allowed: numpy.ndarray) -> List[int]:
+    """Best tag path for one sentence: log_probs is (n, T); ``allowed`` as
+    from ``allowed_transitions``."""
+    T = log_probs.shape[1]
+    penalty = numpy.where(allowed, 0.0, -numpy.inf)
+    return viterbi(log_probs, penalty[:T], penalty[T], numpy.zeros(T))
 
 
 def bio_to_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:

@@ -42,9 +42,9 @@ def examples(docs):
     return [Example(without_entities(doc), doc) for doc in docs]
 
 
-def train(syntax_nlp, syntax="dep", steps=60):
+def train(syntax_nlp, syntax="dep", steps=60, output="softmax"):
     nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
-    nlp.add_pipe("cfa_ner", config={"model": {"syntax": syntax}})
+    nlp.add_pipe("cfa_ner", config={"model": {"syntax": syntax, "output": output}})
     train_examples = examples(gold_docs(syntax_nlp))
     numpy.random.seed(0)
     nlp.initialize(lambda: train_examples)
@@ -174,3 +174,35 @@ def test_bilstm_config_learns(syntax_nlp):
     for _ in range(60):
         nlp.update(train_examples, sgd=optimizer, drop=0.0)
     assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
+
+
+@pytest.mark.parametrize("syntax", ["dep", "none"])
+def test_crf_output_overfits_tiny_corpus_and_learns_transitions(syntax_nlp, syntax):
+    nlp, train_examples = train(syntax_nlp, syntax, output="crf")
+    ner = nlp.get_pipe("cfa_ner")
+    assert ner.crf is not None and ner.model.get_ref("output_layer").name == "linear"
+    assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
+    tags = ner.tags  # O, B-Chemical, I-Chemical, B-Disease, I-Disease
+    A = ner.model.ops.to_numpy(ner.crf.get_param("transitions"))
+    # seen in training (B-Disease -> I-Disease) beats never seen (B-Chemical -> B-Disease)
+    assert A[tags.index("B-Disease"), tags.index("I-Disease")] > A[tags.index("B-Chemical"), tags.index("B-Disease")]
+    # forbidden transitions get no gradient: they stay at their initial 0
+    assert A[tags.index("O"), tags.index("I-Chemical")] == 0.0
+
+
+def test_crf_round_trip_gives_identical_entities(syntax_nlp, tmp_path):
+    nlp, train_examples = train(syntax_nlp, "dep", steps=15, output="crf")
+    docs = [eg.predicted for eg in train_examples]
+    before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(d.copy() for d in docs)]
+    transitions = nlp.get_pipe("cfa_ner").crf.get_param("transitions").copy()
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    after = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(d.copy() for d in docs)]
+    assert after == before
+    numpy.testing.assert_array_equal(loaded.get_pipe("cfa_ner").crf.get_param("transitions"), transitions)
+
+
+def test_unknown_output_names_the_choices(syntax_nlp):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="Unknown output 'crf2': use one of softmax, crf"):
+        nlp.add_pipe("cfa_ner", config={"model": {"output": "crf2"}})

@@ -1,21 +1,45 @@
 """The CFA tagger architecture: encoder -> combined feature attention ->
-softmax over BIO tags (seed 000, "Sequence tagging network").
+softmax over BIO tags (seed 000, "Sequence tagging network"), or a linear
+layer and a CRF (``output = "crf"``, ml/crf.py).
 
 ``syntax = "none"`` turns the attention off (o_i = h_i): the same encoder
 with a plain softmax head, seed 000's baseline ("BioBERT" against
 "BioBERT-CFA", here for every encoder)."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, Softmax_v2, chain, with_array
+from thinc.api import Linear, Model, Softmax_v2, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
 from .cfa_attention import CombinedFeatureAttention, set_width
+from .crf import CRF
 
 # the syntax setting of the plain head: no attention, o_i = h_i
 NO_SYNTAX = "none"
+# the output layers: per-token softmax (decoded by constrained Viterbi over its
+# log-probabilities), or tag scores with a linear-chain CRF over them
+OUTPUTS = ("softmax", "crf")
+
+
+def output_layers(output: str, nO: Optional[int], nI: Optional[int]) -> Tuple[Model, Optional[Model]]:
+    """The per-token layer giving each tag's score, and the CRF (or None)."""
+    if output == "softmax":
+        return Softmax_v2(nO, nI), None
+    if output == "crf":
+        return Linear(nO, nI), CRF(nO)
+    raise ValueError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}")
+
+
+def with_output(encoder: Model, output: str, nO: Optional[int], nI: Optional[int]) -> Model:
+    """encoder -> per-token output layer (-> CRF), with refs to both."""
+    layer, crf = output_layers(output, nO, nI)
+    model = chain(encoder, with_array(layer)) if crf is None else chain(encoder, with_array(layer), crf)
+    model.set_ref("output_layer", layer)
+    if crf is not None:
+        model.set_ref("crf", crf)
+    return model
 
 
 @registry.architectures("bioner.CFATagger.v1")
@@ -25,6 +49,7 @@ def build_cfa_tagger(
     label_width: Optional[int] = None,
     max_context: int = 32,
     nO: Optional[int] = None,
+    output: str = "softmax",
 ) -> Model[List[Doc], List[Floats2d]]:
     """tok2vec: the encoder giving h_i (any spaCy tok2vec or transformer listener).
     syntax: which context the attention reads: "pos", "syn" or "dep"; "none"
@@ -33,9 +58,12 @@ def build_cfa_tagger(
     max_context: at most this many context words per token, the nearest kept
         (0 = no limit; a root's constituency context is its whole sentence).
     nO: number of BIO tags (inferred at initialisation when None).
+    output: "softmax" (probabilities per token) or "crf" (tag scores and a
+        linear-chain CRF: trained on the sentence's likelihood, decoded with
+        its learned transitions).
     """
     if syntax == NO_SYNTAX:
-        return build_plain_tagger(tok2vec, nO)
+        return build_plain_tagger(tok2vec, nO, output)
     if syntax not in SYNTAX_TYPES:
         raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)} or {NO_SYNTAX!r}")
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
@@ -48,21 +76,18 @@ def build_cfa_tagger(
         refs={"tok2vec": tok2vec, "attention": attention},
         init=encode_init,
     )
-    output = Softmax_v2(nO, 2 * width if width else None)
-    model = chain(encoder, with_array(output))
+    model = with_output(encoder, output, nO, 2 * width if width else None)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("attention", attention)
-    model.set_ref("output_layer", output)
     return model
 
 
-def build_plain_tagger(tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None) -> Model:
-    """encoder -> softmax: o_i = h_i."""
+def build_plain_tagger(tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None,
+                       output: str = "softmax") -> Model:
+    """encoder -> output layer: o_i = h_i."""
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
-    output = Softmax_v2(nO, width)
-    model = chain(tok2vec, with_array(output))
+    model = with_output(tok2vec, output, nO, width)
     model.set_ref("tok2vec", tok2vec)
-    model.set_ref("output_layer", output)
     model.attrs["syntax"] = NO_SYNTAX
     return model
 

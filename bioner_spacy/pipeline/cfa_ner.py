@@ -13,8 +13,9 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..decoding import allowed_transitions, bio_to_spans, viterbi_bio
+from ..decoding import allowed_transitions, bio_to_spans, transition_constraints, viterbi_bio
 from ..ml.cfa_attention import set_syntax_labels
+from ..ml.crf import crf_decode, crf_loss
 from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
@@ -98,6 +99,14 @@ def transitions_of(tags: Tuple[str, ...]) -> numpy.ndarray:
     return allowed
 
 
+@lru_cache(maxsize=16)
+def constraints_of(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    constraints = transition_constraints(tags)
+    for array in constraints:
+        array.flags.writeable = False
+    return constraints
+
+
 class CFANER(EntityPipe):
     """Predicts one IOB2 tag per token and sets the entities they spell.
 
@@ -154,8 +163,15 @@ class CFANER(EntityPipe):
                     syntax_labels.update(row)
             set_syntax_labels(attention, syntax_labels)
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
+        if self.crf is not None:
+            self.crf.set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
+
+    @property
+    def crf(self) -> Optional[Model]:
+        """The CRF output layer, if the model has one (``output = "crf"``)."""
+        return self.model.get_ref("crf") if self.model.has_ref("crf") else None
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which tags a doc of ``dataset`` may take: O and its own types' B/I
@@ -203,11 +219,15 @@ class CFANER(EntityPipe):
         return self.model.predict(docs)
 
     def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str]) -> List[Tuple[int, int, str]]:
-        """Entity spans of the best IOB2 path over the dataset's own tags."""
+        """Entity spans of the best IOB2 path over the dataset's own tags:
+        by the softmax's log-probabilities, or by the CRF's scores."""
         tags = self.tags
-        log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
-        log_probs[:, ~self.tag_mask(dataset)] = -numpy.inf
-        path = viterbi_bio(log_probs, transitions_of(tuple(tags)))
+        if self.crf is not None:
+            path = crf_decode(self.crf, doc_scores, self.tag_mask(dataset), constraints_of(tuple(tags)))
+        else:
+            log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
+            log_probs[:, ~self.tag_mask(dataset)] = -numpy.inf
+            path = viterbi_bio(log_probs, transitions_of(tuple(tags)))
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
         return [(s, e, label) for s, e, label in spans if s < e]
 
@@ -238,6 +258,8 @@ class CFANER(EntityPipe):
         validate_examples(examples, "CFANER.get_loss")
         ops = self.model.ops
         index = {tag: i for i, tag in enumerate(self.tags)}
+        if self.crf is not None:
+            return self.get_crf_loss(list(examples), scores, index)
         loss, d_scores = 0.0, []
         for example, probs in zip(examples, scores):
             if self.restrict_loss:
@@ -252,3 +274,13 @@ class CFANER(EntityPipe):
             d_scores.append((probs - target) * known[:, None])
             loss += float(-ops.xp.log(probs[rows, gold[known]] + 1e-12).sum())
         return loss, d_scores
+
+    def get_crf_loss(self, examples: List[Example], scores: List[Floats2d],
+                     index: Dict[str, int]) -> Tuple[float, List[Floats2d]]:
+        """The CRF's negative log-likelihood of the gold tags (tokens without
+        gold summed over); with ``restrict_loss``, over paths of the doc's own
+        dataset's tags. Adds the gradients of the CRF's transitions."""
+        every_tag = numpy.ones(len(self.tags), dtype=bool)
+        masks = [self.tag_mask(eg.reference._.dataset) if self.restrict_loss else every_tag for eg in examples]
+        gold = [self.gold_tag_ids(eg, index) for eg in examples]
+        return crf_loss(self.crf, scores, gold, masks, constraints_of(tuple(self.tags)))

@@ -1,0 +1,164 @@
+"""A linear-chain CRF output layer: the forward algorithm for the loss,
+forward-backward for its gradient, Viterbi for decoding (Lafferty et al. 2001;
+the output layer of seed 001's BiLSTM-CNN-CRF, after Lample et al. 2016).
+
+For a sentence of n tokens with tag scores E (n x T, the emissions), learned
+transition scores A (T x T), start scores s and end scores e (T), a tag path y
+scores
+
+    score(y) = s[y_1] + sum_i E[i, y_i] + sum_{i>1} A[y_{i-1}, y_i] + e[y_n]
+    log Z    = logsumexp over all paths y of score(y)   (forward algorithm)
+    loss     = log Z - log Z_gold
+
+where Z_gold sums only the paths that agree with every known gold tag: the
+gold path alone when all are known (log Z_gold = score(gold)), and tokens
+without gold (misaligned tokenisation) are summed over instead of guessed.
+Its gradient is a difference of marginals, both from forward-backward:
+
+    d loss / d E[i, t] = p(y_i = t) - p_gold(y_i = t)
+    d loss / d A[p, c] = sum_i p(y_{i-1} = p, y_i = c) - p_gold(...)
+    d loss / d s[t]    = p(y_1 = t) - p_gold(y_1 = t);  e likewise with y_n.
+
+Hard constraints (IOB2 or IOBES: ``decoding.transition_constraints``) and a
+dataset's own entity types enter as scores of NEG (exp(NEG) = 0 in float32)
+for the forbidden transitions, starts, ends and tags, in training and in
+decoding alike: the model learns over the path space it is decoded in.
+
+Why our own and not ``pytorch-crf``: the CNN encoders here are pure Thinc
+(no torch), the constraints and the per-dataset masks are ours to apply, and
+the partially labelled loss above is not in that package; written over
+``ops.xp`` it runs on numpy and cupy alike. It is checked against brute-force
+enumeration of every tag sequence (tests/test_crf.py).
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from ..decoding import viterbi
+
+# the score of a forbidden tag, transition, start or end
+NEG = -1e4
+
+
+def CRF(nO: Optional[int] = None) -> Model[List[Floats2d], List[Floats2d]]:
+    """The CRF's parameters (transitions A, start s, end e) over tag scores
+    that pass through unchanged: ``crf_loss`` trains them, ``viterbi``
+    decodes with them. nO: the number of tags."""
+    return Model("crf", forward, init=init, dims={"nO": nO}, params={"transitions": None, "start": None, "end": None})
+
+
+def init(model: Model, X=None, Y=None) -> Model:
+    if not model.has_dim("nO"):
+        if not X:
+            raise ValueError("crf: the number of tags is unknown; set nO or initialise with sample scores")
+        model.set_dim("nO", X[0].shape[1])
+    n_tags = model.get_dim("nO")
+    model.set_param("transitions", model.ops.alloc2f(n_tags, n_tags))
+    model.set_param("start", model.ops.alloc1f(n_tags))
+    model.set_param("end", model.ops.alloc1f(n_tags))
+    return model
+
+
+def forward(model: Model, X: List[Floats2d], is_train: bool):
+    return X, lambda dY: dY
+
+
+def logsumexp(xp, x, axis: int):
+    top = x.max(axis=axis, keepdims=True)
+    return (top + xp.log(xp.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def forward_backward(xp, E, lengths, A, start, end) -> Tuple:
+    """log Z of each padded sentence of E (B x L x T, already masked), and
+    each sentence's marginals: of its tags (B x L x T, zero past its length),
+    of its transitions (B x T x T, summed over positions), of its first and
+    last tags (B x T)."""
+    B, L, T = E.shape
+    lengths = xp.asarray(lengths)
+    rows = xp.arange(B)
+    alpha = xp.empty((L, B, T), dtype=E.dtype)
+    alpha[0] = start[None] + E[:, 0]
+    for i in range(1, L):
+        step = logsumexp(xp, alpha[i - 1][:, :, None] + A[None], axis=1) + E[:, i]
+        alpha[i] = xp.where((i < lengths)[:, None], step, alpha[i - 1])
+    log_z = logsumexp(xp, alpha[lengths - 1, rows] + end[None], axis=1)
+    beta = xp.empty((L, B, T), dtype=E.dtype)
+    beta[L - 1] = end[None]
+    for i in range(L - 2, -1, -1):
+        step = logsumexp(xp, A[None] + (E[:, i + 1] + beta[i + 1])[:, None, :], axis=2)
+        beta[i] = xp.where((i < lengths - 1)[:, None], step, end[None])
+    inside = xp.arange(L)[:, None] < lengths[None, :]  # (L, B)
+    tags = xp.exp(alpha + beta - log_z[None, :, None]) * inside[:, :, None]
+    pairs = xp.zeros((B, T, T), dtype=E.dtype)
+    for i in range(1, L):
+        joint = alpha[i - 1][:, :, None] + A[None] + (E[:, i] + beta[i])[:, None, :] - log_z[:, None, None]
+        pairs += xp.exp(joint) * inside[i][:, None, None]
+    return log_z, tags.transpose(1, 0, 2), pairs, tags[0], tags[lengths - 1, rows]
+
+
+def constrained(xp, A, start, end, allowed, start_ok, end_ok):
+    """The learned scores with every forbidden transition, start and end at NEG."""
+    return (xp.where(xp.asarray(allowed), A, NEG), xp.where(xp.asarray(start_ok), start, NEG),
+            xp.where(xp.asarray(end_ok), end, NEG))
+
+
+def crf_loss(
+    model: Model,
+    scores: List[Floats2d],
+    gold: List[numpy.ndarray],
+    tag_masks: List[numpy.ndarray],
+    constraints: Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray],
+) -> Tuple[float, List[Floats2d]]:
+    """Negative log-likelihood of the gold tags (ids, -1 = unknown) of each
+    sentence under the CRF; each sentence's tags limited to its mask (T,
+    bool: its dataset's own types). Adds the gradients of A, s and e to the
+    ``crf`` layer ``model`` and returns the loss and d_scores."""
+    ops, xp = model.ops, model.ops.xp
+    keep = [i for i, s in enumerate(scores) if len(s)]
+    d_scores = [ops.alloc2f(*s.shape) for s in scores]
+    if not keep:
+        return 0.0, d_scores
+    A, start, end = constrained(xp, model.get_param("transitions"), model.get_param("start"),
+                                model.get_param("end"), *constraints)
+    lengths = [len(scores[i]) for i in keep]
+    B, L, T = len(keep), max(lengths), scores[keep[0]].shape[1]
+    E = xp.full((B, L, T), NEG, dtype=scores[keep[0]].dtype)
+    free = numpy.zeros((B, L, T), dtype=bool)  # the tags each token may take
+    for b, i in enumerate(keep):
+        E[b, : lengths[b]] = scores[i]
+        free[b, : lengths[b]] = tag_masks[i][None, :]
+    agree = free.copy()  # ... and agrees with its gold tag
+    for b, i in enumerate(keep):
+        ids = numpy.asarray(gold[i])
+        known = numpy.flatnonzero(ids >= 0)
+        agree[b, known] = False
+        agree[b, known, ids[known]] = free[b, known, ids[known]]
+    free_E = xp.where(xp.asarray(free), E, NEG)
+    gold_E = xp.where(xp.asarray(agree), E, NEG)
+    log_z, tags, pairs, first, final = forward_backward(xp, free_E, lengths, A, start, end)
+    gold_z, gold_tags, gold_pairs, gold_first, gold_final = forward_backward(xp, gold_E, lengths, A, start, end)
+    # a gold path the constraints forbid (a corpus error) would swamp the batch: left out
+    weight = (gold_z > NEG / 2).astype(E.dtype)
+    loss = float(((log_z - gold_z) * weight).sum())
+    allowed, start_ok, end_ok = (xp.asarray(c) for c in constraints)
+    model.inc_grad("transitions", ((pairs - gold_pairs) * weight[:, None, None]).sum(axis=0) * allowed)
+    model.inc_grad("start", ((first - gold_first) * weight[:, None]).sum(axis=0) * start_ok)
+    model.inc_grad("end", ((final - gold_final) * weight[:, None]).sum(axis=0) * end_ok)
+    d_E = (tags - gold_tags) * weight[:, None, None]
+    for b, i in enumerate(keep):
+        d_scores[i] = d_E[b, : lengths[b]]
+    return loss, d_scores
+
+
+def crf_decode(model: Model, scores: Floats2d, tag_mask: numpy.ndarray,
+               constraints: Sequence[numpy.ndarray]) -> List[int]:
+    """The best allowed path of one sentence, with the tags outside
+    ``tag_mask`` (T, bool) forbidden."""
+    ops = model.ops
+    A, start, end = (ops.to_numpy(p) for p in (model.get_param("transitions"), model.get_param("start"),
+                                                 model.get_param("end")))
+    A, start, end = constrained(numpy, A, start, end, *constraints)
+    E = numpy.where(tag_mask[None, :], ops.to_numpy(scores), NEG)
+    return viterbi(E, A, start, end)
