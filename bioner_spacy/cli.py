@@ -27,7 +27,7 @@ from .corpus.readers import read_docbin, without_entities
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
 from .provenance import machine
-from .representations.cli import encoder_command, prepare_text_command, vectors_command
+from .representations.cli import encoder_command, prepare_text_command, pretrain_text_command, vectors_command
 from .scoring import doc_bio, scores_by_dataset
 from .syntax.pipeline import annotate, load_syntax_pipeline
 
@@ -36,6 +36,7 @@ convert_app = typer.Typer(help="Convert a corpus to a .spacy DocBin, syntax incl
 app.add_typer(convert_app, name="convert")
 app.add_typer(benchmark_app, name="benchmark")
 app.command("prepare-text")(prepare_text_command)
+app.command("pretrain-text")(pretrain_text_command)
 app.command("vectors")(vectors_command)
 app.command("encoder")(encoder_command)
 

@@ -1,5 +1,8 @@
 """Every GPU path of the package, proven in one device call: prepare here,
 check on the lent GPU machine, report back into docs/gpu.md.
+Its systems: cfa_ner over the CNN, the BiLSTM (softmax and CRF outputs), the
+BiLSTM with vectors, seed 001's STM (vectors and a character CNN, CRF),
+grid_ner, and cfa_ner over a transformer.
 
     python scripts/gpu_check.py prepare .gpu                    # here: slices, tiny BERT, vectors, wheels
     bash scripts/gpu_check.sh .gpu "$OUT" 0                     # on the device (carry .gpu), <= 8 minutes
@@ -49,13 +52,15 @@ DEVICE_PYTHON = "3.12"
 DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
                     "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 CARRY_LIMIT_MB = 60  # the device call carries at most 64 MiB, the repository included
-# name -> (config, overrides relative to the prepared folder)
+# name -> (config, overrides naming files of the prepared folder, other overrides)
 SYSTEMS = {
-    "cfa-cnn": ("configs/cfa_cnn.cfg", {}),
-    "cfa-bilstm": ("configs/cfa_bilstm.cfg", {}),
-    "cfa-bilstm-vectors": ("configs/cfa_bilstm_vectors.cfg", {"paths.vectors": "vectors"}),
-    "grid-bilstm": ("configs/grid_bilstm.cfg", {}),
-    "cfa-trf-tiny": ("configs/cfa_trf.cfg", {"components.transformer.model.name": "tiny_bert"}),
+    "cfa-cnn": ("configs/cfa_cnn.cfg", {}, {}),
+    "cfa-bilstm": ("configs/cfa_bilstm.cfg", {}, {}),
+    "cfa-bilstm-crf": ("configs/cfa_bilstm.cfg", {}, {"components.cfa_ner.model.output": "crf"}),
+    "cfa-bilstm-vectors": ("configs/cfa_bilstm_vectors.cfg", {"paths.vectors": "vectors"}, {}),
+    "stm-crf": ("configs/stm_crf.cfg", {"paths.vectors": "vectors"}, {}),
+    "grid-bilstm": ("configs/grid_bilstm.cfg", {}, {}),
+    "cfa-trf-tiny": ("configs/cfa_trf.cfg", {"components.transformer.model.name": "tiny_bert"}, {}),
 }
 
 
@@ -219,13 +224,15 @@ def environment(gpu_id: int) -> dict:
 
 
 def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, timeout: float) -> dict:
-    config, overrides = SYSTEMS[system]
+    config, paths, overrides = SYSTEMS[system]
     output = work / f"{system}-{'cpu' if gpu_id < 0 else f'gpu{gpu_id}'}"
     command = [sys.executable, "-m", "spacy", "train", config, "--output", output,
                "--paths.train", prepared / "data" / "train.spacy", "--paths.dev", prepared / "data" / "dev.spacy",
                "--training.max_steps", steps, "--training.eval_frequency", steps, "--gpu-id", gpu_id]
-    for key, relative in overrides.items():
+    for key, relative in paths.items():
         command += [f"--{key}", prepared / relative]
+    for key, value in overrides.items():
+        command += [f"--{key}", value]
     result = run(command, timeout)
     model = output / "model-last"
     if result["rc"] == 0:
@@ -284,7 +291,9 @@ def check(args) -> None:
     devices = [-1] + ([gpu_id] if gpu_id >= 0 else [])
     deadline = time.perf_counter() + args.budget_s
     report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu_id": gpu_id,
-              "commit": manifest["commit"], "prepared": manifest, "steps": args.steps,
+              # the device's copy of the tree has no git: there, the commit the folder was prepared at
+              "commit": commit() if (REPO / ".git").exists() else f"{manifest['commit']} (prepared at)",
+              "prepared": manifest, "steps": args.steps,
               "environment": environment(gpu_id), "systems": {}, "failures": []}
     log(f"environment: {json.dumps(report['environment'])}")
 

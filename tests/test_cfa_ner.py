@@ -7,6 +7,7 @@ import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from bioner_spacy.decoding import spans_to_bio
 from bioner_spacy.scoring import score_seqeval
 from bioner_spacy.syntax.context import MissingAnnotation
 from bioner_spacy.syntax.pipeline import annotate
@@ -21,19 +22,19 @@ SENTENCES = [
 ]
 
 
-def gold_docs(syntax_nlp):
+def toy_docs(vocab):
+    """SENTENCES as gold docs of dataset "toy" (no syntax)."""
     docs = []
     for text, ents in SENTENCES:
         words = text.split()
-        tags = ["O"] * len(words)
-        for start, end, label in ents:
-            tags[start] = f"B-{label}"
-            for i in range(start + 1, end):
-                tags[i] = f"I-{label}"
-        doc = Doc(syntax_nlp.vocab, words=words, ents=tags)
+        doc = Doc(vocab, words=words, ents=spans_to_bio(len(words), ents))
         doc._.dataset = "toy"
         docs.append(doc)
-    return list(annotate(syntax_nlp, docs))
+    return docs
+
+
+def gold_docs(syntax_nlp):
+    return list(annotate(syntax_nlp, toy_docs(syntax_nlp.vocab)))
 
 
 def examples(docs):

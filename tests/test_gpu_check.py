@@ -62,7 +62,12 @@ def test_a_failing_system_is_recorded_and_the_others_still_run(prepared, tmp_pat
     broken = tmp_path / "broken"
     shutil.copytree(prepared, broken)
     shutil.rmtree(broken / "tiny_bert")
+    # packages packed for another Python (the device's) are left alone here
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "site": {"python": "3.99", "packages": []}}))
+    (broken / "site.tar.gz").write_bytes(b"not for this Python")
     done = check(broken, tmp_path / "out", "--steps", "4", "--systems", "cfa-trf-tiny,cfa-cnn")
+    assert "site.tar.gz is for Python 3.99" in done.stderr
     assert done.returncode == 1
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert report["ok"] is False and report["failures"] == ["cfa-trf-tiny train on cpu: rc 1"]
@@ -73,8 +78,13 @@ def test_a_failing_system_is_recorded_and_the_others_still_run(prepared, tmp_pat
 
 
 def test_unknown_system_is_named(prepared, tmp_path):
-    done = check(prepared, tmp_path, "--systems", "cfa-cnn,crf")
-    assert done.returncode != 0 and "unknown systems ['crf']" in done.stderr
+    done = check(prepared, tmp_path, "--systems", "cfa-cnn,kvmn")
+    assert done.returncode != 0 and "unknown systems ['kvmn']" in done.stderr
+
+
+def test_missing_prepared_folder_names_the_command(tmp_path):
+    done = check(tmp_path / "nothing", tmp_path / "out")
+    assert done.returncode == 2 and "manifest.json not found" in done.stderr and "gpu-prepare" in done.stderr
 
 
 def test_same_entities_counts_differing_docs():

@@ -216,3 +216,56 @@ def test_a_file_that_is_not_text_is_named(tmp_path):
     bad.write_bytes(b"not gzip at all")
     with pytest.raises(ValueError, match=r"broken.txt.gz: cannot read it as UTF-8 text, gzip-compressed or plain"):
         list(read_paragraphs(bad))
+
+
+def test_pretrain_text_keeps_the_first_paragraphs(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("first paragraph .\n\nsecond one\nthird\n")
+    out = cli("pretrain-text", text, tmp_path / "text.jsonl", "--paragraphs", "2")
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "text.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"text": "first paragraph ."}, {"text": "second one"}]
+    out = cli("pretrain-text", tmp_path / "none.txt", tmp_path / "none.jsonl")
+    assert out.returncode == 1 and "none.txt" in out.stderr and "prepare-text" in out.stderr
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_pretrain_then_train_from_the_pretrained_tok2vec(tmp_path):
+    """`spacy project run pretrain` then `train-pretrained`: the trained
+    config starts from pretraining/tok2vec (init_tok2vec into cfa_ner's
+    tok2vec), and initialising it loads exactly the pretrained weights."""
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config
+
+    from .conftest import project_copy
+
+    root = project_copy(tmp_path)
+    (root / "pretraining").mkdir()
+    from .conftest import corpus_file
+
+    train_tsv = corpus_file("mtl-bioinformatics-2016", "BC5CDR-chem-IOB", "train.tsv")
+    sentences = [line.split("\t")[0] for line in train_tsv.read_text().splitlines()[:3000]]
+    words = [w for w in sentences if w]
+    (root / "pretraining" / "text.txt").write_text("\n".join(" ".join(words[i:i + 40]) for i in range(0, 2000, 40)))
+    variables = ["--vars.config", "cfa_cnn", "--vars.corpora_dir", str(CORPORA), "--vars.pretrain_paragraphs", "30",
+                 "--vars.train_limit", "40", "--vars.eval_limit", "20", "--vars.max_steps", "4", "--vars.eval_frequency", "2"]
+    for command in ("pretrain", "convert", "train-pretrained"):
+        done = subprocess.run([sys.executable, "-m", "spacy", "project", "run", command, str(root), *variables],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    assert len((root / "pretraining" / "text.jsonl").read_text().splitlines()) == 30
+    weights = root / "pretraining" / "tok2vec" / "model-last.bin"
+    trained = load_config(root / "training" / "BC5CDR-chem" / "cfa_cnn-dep-pretrained" / "model-best" / "config.cfg")
+    assert trained["paths"]["init_tok2vec"] == "pretraining/tok2vec/model-last.bin"
+    assert (trained["pretraining"]["component"], trained["pretraining"]["layer"]) == ("cfa_ner", "tok2vec")
+    config = load_config(root / "pretraining" / "cfa_cnn-pretrain.cfg", overrides={
+        "paths.train": str(root / "corpus" / "BC5CDR-chem" / "train.spacy"),
+        "paths.dev": str(root / "corpus" / "BC5CDR-chem" / "dev.spacy"), "paths.init_tok2vec": str(weights),
+        "pretraining.component": "cfa_ner", "pretraining.layer": "tok2vec"})
+    tok2vec = init_nlp(config).get_pipe("cfa_ner").model.get_ref("tok2vec")
+    pretrained = tok2vec.copy().from_bytes(weights.read_bytes())
+    for node, expected in zip(tok2vec.walk(), pretrained.walk()):
+        for name in node.param_names:
+            if node.has_param(name):
+                numpy.testing.assert_array_equal(node.get_param(name), expected.get_param(name))

@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 
 from .text import DEFAULT_NGRAM, prepare_text, unlabelled_files, write_pretrain_jsonl
-from .vectors import FloretSettings, build_vectors
+from .vectors import FloretSettings, build_vectors, check_text
 
 
 def evaluation_splits(corpora_dir: Path, splits: List[str]) -> List[Path]:
@@ -54,6 +54,23 @@ def prepare_text_command(
         fail(f"{err} (nothing written to {output})")
     typer.echo(f"{report.files} files, {report.paragraphs:,} paragraphs: {report.removed:,} removed as overlapping "
                f"evaluation text, {report.kept:,} kept ({report.words_kept:,} words) -> {output}")
+
+
+def pretrain_text_command(
+    text: Path = typer.Argument(..., help="Prepared text (`bioner-spacy prepare-text`)"),
+    output: Path = typer.Argument(..., help="JSONL for spacy pretrain (paths.raw_text)"),
+    paragraphs: int = typer.Option(0, help="Keep the first N paragraphs (0 = all): spacy pretrain reads a few "
+                                           "hundred words a second on a small CPU"),
+):
+    """Prepared text -> ``spacy pretrain`` input: one {"text": ...} line per paragraph."""
+    from ..cli import fail
+
+    try:
+        check_text(text)
+        count = write_pretrain_jsonl(text, output, paragraphs)
+    except FileNotFoundError as err:
+        fail(f"{err} (nothing written to {output})")
+    typer.echo(f"{count:,} paragraphs -> {output}")
 
 
 def vectors_command(

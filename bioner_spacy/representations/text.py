@@ -261,9 +261,10 @@ def prepare_text(
     return total
 
 
-def write_pretrain_jsonl(text_file: Path, output: Path) -> int:
+def write_pretrain_jsonl(text_file: Path, output: Path, limit: int = 0) -> int:
     """The prepared text as ``spacy pretrain`` input: one ``{"text": ...}``
-    line per paragraph. Returns the number of lines."""
+    line per paragraph, the first ``limit`` paragraphs (0 = all). Returns the
+    number of lines."""
     from ..io import atomic_path
 
     count = 0
@@ -273,4 +274,6 @@ def write_pretrain_jsonl(text_file: Path, output: Path) -> int:
             if line:
                 out.write(json.dumps({"text": line}) + "\n")
                 count += 1
+                if count == limit:
+                    break
     return count

@@ -1,0 +1,97 @@
+"""The character CNN (bioner.CharCNN.v1) against its equations on a
+hand-built example, and seed 001's STM (word vectors + characters -> BiLSTM
+-> CRF) learning a tiny corpus."""
+import numpy
+import pytest
+import spacy
+from spacy.util import load_model_from_config
+from thinc.api import Config
+
+from bioner_spacy.ml.char_cnn import CharCNN, WordCharEmbed
+
+from .conftest import REPO
+from .test_cfa_ner import SENTENCES, examples, toy_docs
+
+
+def char_cnn(**kwargs):
+    model = CharCNN(**kwargs)
+    nlp = spacy.blank("en")
+    model.initialize(X=[nlp("a b")])
+    return model, nlp
+
+
+def test_token_vector_is_the_max_of_its_character_windows():
+    model, nlp = char_cnn(filters=2, char_width=3, window=1, rows=50)
+    _, embed, _, linear, _ = model.layers[0].layers
+    table = embed.layers[0]  # HashEmbed inside with_array
+    W, b = linear.layers[0].get_param("W"), linear.layers[0].get_param("b")
+    chars = table.predict(numpy.array([[ord("a")], [ord("b")]], dtype="uint64"))
+    zero = numpy.zeros(3, dtype="float32")
+    # windows of 'ab': [0; a; b] and [a; b; 0]
+    z = [W @ numpy.concatenate([zero, chars[0], chars[1]]) + b, W @ numpy.concatenate([chars[0], chars[1], zero]) + b]
+    expected = numpy.maximum(z[0], z[1])
+    out = model.predict([nlp("ab")])
+    assert out.lengths.tolist() == [1]
+    numpy.testing.assert_allclose(out.data[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_token_is_read_from_its_own_characters_only():
+    model, nlp = char_cnn()
+    alone = model.predict([nlp("cat")]).data[0]
+    in_context = model.predict([nlp("the cat sat"), nlp("x")])
+    assert in_context.lengths.tolist() == [3, 1]
+    numpy.testing.assert_array_equal(in_context.data[1], alone)
+    long_a, longer_a = model.predict([nlp("a" * 30), nlp("a" * 50)]).data
+    numpy.testing.assert_array_equal(long_a, longer_a)  # read up to max_chars
+
+
+def test_gradient_matches_finite_differences():
+    model, nlp = char_cnn(filters=3, char_width=4, rows=40)
+    docs = [nlp("ab cde"), nlp("f")]
+    weights = numpy.random.default_rng(0).normal(size=(3, 3)).astype("float32")
+    linear = model.layers[0].layers[3].layers[0]
+    W = linear.get_param("W")
+    W[:] = W.astype("float64")
+
+    def loss():
+        return float((model.predict(docs).data * weights).sum())
+
+    Y, backprop = model.begin_update(docs)
+    backprop(type(Y)(weights.copy(), Y.lengths))
+    grad = linear.get_grad("W").copy()
+    eps = 1e-2
+    for index in [(0, 0), (1, 5), (2, 11)]:
+        W[index] += eps
+        up = loss()
+        W[index] -= 2 * eps
+        down = loss()
+        W[index] += eps
+        assert grad[index] == pytest.approx((up - down) / (2 * eps), rel=1e-2, abs=1e-3)
+
+
+def test_word_char_embed_width_and_errors():
+    with pytest.raises(ValueError, match=r"width \(30\) must exceed the character CNN's filters \(30\)"):
+        WordCharEmbed(30, CharCNN(filters=30))
+    assert WordCharEmbed(128, CharCNN()).get_dim("nO") == 128
+
+
+def stm_pipeline():
+    config = Config().from_disk(REPO / "configs" / "stm_crf.cfg")
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    rng = numpy.random.default_rng(0)
+    for text, _ in SENTENCES:
+        for word in text.split():
+            nlp.vocab.set_vector(word, rng.normal(size=16).astype("float32"))
+    return nlp
+
+
+def test_stm_config_learns_a_tiny_corpus_with_its_crf():
+    nlp = stm_pipeline()
+    ner = nlp.get_pipe("cfa_ner")
+    assert ner.syntax == "none" and ner.crf is not None
+    train_examples = examples(toy_docs(nlp.vocab))
+    numpy.random.seed(0)
+    nlp.initialize(lambda: train_examples)
+    for _ in range(80):
+        nlp.update(train_examples, drop=0.0)
+    assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
