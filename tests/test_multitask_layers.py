@@ -7,20 +7,7 @@ import pytest
 from bioner_spacy.ml.cross_sharing import GatedInteraction
 from bioner_spacy.ml.shared_private import GradientReversal, difference_loss
 
-EPS = 1e-6
-
-
-def numeric_gradient(f, array):
-    grad = numpy.zeros_like(array)
-    for index in numpy.ndindex(array.shape):
-        array[index] += EPS
-        up = f()
-        array[index] -= 2 * EPS
-        down = f()
-        array[index] += EPS
-        grad[index] = (up - down) / (2 * EPS)
-    return grad
-
+from .gradients import numeric_gradient
 
 def test_difference_loss_by_hand_and_by_finite_differences():
     # orthogonal columns: S^T P = 0, nothing to push apart
