@@ -28,7 +28,6 @@ is checked with a tiny BERT built here.
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -128,8 +127,9 @@ def build_small_vectors(texts, output: Path) -> None:
 
 
 def strip_debug_symbols(site: Path) -> None:
-    """Compiled modules of the wheels carry their debug symbols (spaCy's
-    113 MB of .so files shrink tenfold); the code is the same."""
+    """Compiled modules of the wheels carry their debug symbols; stripped,
+    the same code takes a fraction of the space (the packed size is in the
+    manifest)."""
     strip = shutil.which("strip")
     if strip is None:
         log("no `strip` here: the compiled modules keep their debug symbols (the folder may not fit the carry)")
@@ -204,12 +204,15 @@ def prepare(args) -> None:
 # ---------------------------------------------------------------- check (there)
 
 def environment(gpu_id: int) -> dict:
-    env = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
-    for name in ("spacy", "thinc", "torch", "spacy_transformers", "transformers", "cupy", "numpy"):
-        try:
-            module = __import__(name)
-            env[name] = getattr(module, "__version__", None) or version(name.replace("_", "-"))
-        except Exception as err:  # noqa: BLE001  (a package that fails to import is a finding)
+    """The package versions and machine (as every score records them), CuPy's
+    version and the GPU torch sees."""
+    from bioner_spacy.provenance import machine, versions
+
+    env = {**versions(), "machine": machine()}
+    for name in ("transformers", "cupy"):
+        try:  # a package that fails to import on the device is a finding
+            env[name] = __import__(name).__version__
+        except Exception as err:  # noqa: BLE001
             env[name] = f"unavailable: {type(err).__name__}: {err}"[:200]
     try:
         import torch
@@ -253,9 +256,9 @@ def predict(args) -> None:
     if args.gpu_id >= 0:
         spacy.require_gpu(args.gpu_id)
     nlp = spacy.load(args.model)
-    docs = [without_entities(doc) for doc in read_docbin(args.data, nlp)]
-    list(nlp.pipe(docs[:32], batch_size=args.batch_size))  # warm-up (kernels, caches)
-    docs = [without_entities(doc) for doc in docs]
+    gold = list(read_docbin(args.data, nlp))
+    list(nlp.pipe([without_entities(doc) for doc in gold[:32]], batch_size=args.batch_size))  # warm-up
+    docs = [without_entities(doc) for doc in gold]
     start = time.perf_counter()
     tagged = list(nlp.pipe(docs, batch_size=args.batch_size))
     seconds = time.perf_counter() - start
@@ -380,9 +383,9 @@ def markdown(report: dict, source: str) -> str:
         f"{report['prepared']['sentences']['train']} train, {report['prepared']['sentences']['dev']} dev "
         "sentences), on the CPU and with `--gpu-id`; the CPU-trained model then tags the dev slice on each device.",
         "",
-        f"- Run: {report['date']}, commit {report['commit']}, {where}, {env.get('cpus')} CPU cores",
+        f"- Run: {report['date']}, commit {report['commit']}, {where}, {env.get('machine')}",
         f"- Versions: python {env.get('python')}, spacy {env.get('spacy')}, thinc {env.get('thinc')}, "
-        f"torch {env.get('torch')}, cupy {env.get('cupy')}, spacy-transformers {env.get('spacy_transformers')}, "
+        f"torch {env.get('torch')}, cupy {env.get('cupy')}, spacy-transformers {env.get('spacy-transformers')}, "
         f"transformers {env.get('transformers')}",
         f"- Result: {'every step passed' if report.get('ok') else 'FAILURES: ' + '; '.join(report['failures'])}",
         f"- Source: {source}",

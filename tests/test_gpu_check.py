@@ -3,6 +3,7 @@ form, on a tiny slice: the same script a lent GPU machine runs, so it never
 rots between the sessions that have one."""
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ spec.loader.exec_module(gpu_check)
 
 def check(prepared, out, *options):
     return subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), str(prepared), str(out), "-1", *options],
-                          capture_output=True, text=True, env={**__import__("os").environ, "PYTHON": sys.executable})
+                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
 
 
 @pytest.fixture(scope="module")

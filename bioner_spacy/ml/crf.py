@@ -99,9 +99,9 @@ def forward_backward(xp, E, lengths, A, start, end) -> Tuple:
 
 
 def constrained(xp, A, start, end, allowed, start_ok, end_ok):
-    """The learned scores with every forbidden transition, start and end at NEG."""
-    return (xp.where(xp.asarray(allowed), A, NEG), xp.where(xp.asarray(start_ok), start, NEG),
-            xp.where(xp.asarray(end_ok), end, NEG))
+    """The learned scores with every forbidden transition, start and end at
+    NEG (the constraints as arrays of ``xp``)."""
+    return xp.where(allowed, A, NEG), xp.where(start_ok, start, NEG), xp.where(end_ok, end, NEG)
 
 
 def crf_loss(
@@ -120,8 +120,9 @@ def crf_loss(
     d_scores = [ops.alloc2f(*s.shape) for s in scores]
     if not keep:
         return 0.0, d_scores
+    allowed, start_ok, end_ok = (xp.asarray(c) for c in constraints)
     A, start, end = constrained(xp, model.get_param("transitions"), model.get_param("start"),
-                                model.get_param("end"), *constraints)
+                                model.get_param("end"), allowed, start_ok, end_ok)
     lengths = [len(scores[i]) for i in keep]
     B, L, T = len(keep), max(lengths), scores[keep[0]].shape[1]
     E = xp.full((B, L, T), NEG, dtype=scores[keep[0]].dtype)
@@ -142,7 +143,6 @@ def crf_loss(
     # a gold path the constraints forbid (a corpus error) would swamp the batch: left out
     weight = (gold_z > NEG / 2).astype(E.dtype)
     loss = float(((log_z - gold_z) * weight).sum())
-    allowed, start_ok, end_ok = (xp.asarray(c) for c in constraints)
     model.inc_grad("transitions", ((pairs - gold_pairs) * weight[:, None, None]).sum(axis=0) * allowed)
     model.inc_grad("start", ((first - gold_first) * weight[:, None]).sum(axis=0) * start_ok)
     model.inc_grad("end", ((final - gold_final) * weight[:, None]).sum(axis=0) * end_ok)
@@ -152,13 +152,16 @@ def crf_loss(
     return loss, d_scores
 
 
+def crf_transitions(model: Model, constraints: Sequence[numpy.ndarray]) -> Tuple[numpy.ndarray, ...]:
+    """The learned A, s and e as numpy arrays, forbidden ones at NEG: what
+    decoding adds to the tag scores (read once per batch of docs)."""
+    params = (model.ops.to_numpy(model.get_param(name)) for name in ("transitions", "start", "end"))
+    return constrained(numpy, *params, *constraints)
+
+
 def crf_decode(model: Model, scores: Floats2d, tag_mask: numpy.ndarray,
                constraints: Sequence[numpy.ndarray]) -> List[int]:
     """The best allowed path of one sentence, with the tags outside
     ``tag_mask`` (T, bool) forbidden."""
-    ops = model.ops
-    A, start, end = (ops.to_numpy(p) for p in (model.get_param("transitions"), model.get_param("start"),
-                                                 model.get_param("end")))
-    A, start, end = constrained(numpy, A, start, end, *constraints)
-    E = numpy.where(tag_mask[None, :], ops.to_numpy(scores), NEG)
-    return viterbi(E, A, start, end)
+    E = numpy.where(tag_mask[None, :], model.ops.to_numpy(scores), NEG)
+    return viterbi(E, *crf_transitions(model, constraints))

@@ -13,9 +13,9 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..decoding import allowed_transitions, bio_to_spans, transition_constraints, viterbi_bio
+from ..decoding import bio_to_spans, transition_constraints, viterbi
 from ..ml.cfa_attention import set_syntax_labels
-from ..ml.crf import crf_decode, crf_loss
+from ..ml.crf import crf_loss, crf_transitions
 from ..ml.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
@@ -93,18 +93,21 @@ def tags_of_types(tags: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> nu
 
 
 @lru_cache(maxsize=16)
-def transitions_of(tags: Tuple[str, ...]) -> numpy.ndarray:
-    allowed = allowed_transitions(tags)
-    allowed.flags.writeable = False
-    return allowed
-
-
-@lru_cache(maxsize=16)
 def constraints_of(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     constraints = transition_constraints(tags)
     for array in constraints:
         array.flags.writeable = False
     return constraints
+
+
+@lru_cache(maxsize=16)
+def well_formed(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Transition, start and end scores that only forbid (-inf): the softmax's
+    decoding adds nothing else to its log-probabilities."""
+    scores = tuple(numpy.where(allowed, 0.0, -numpy.inf) for allowed in constraints_of(tags))
+    for array in scores:
+        array.flags.writeable = False
+    return scores
 
 
 class CFANER(EntityPipe):
@@ -184,8 +187,9 @@ class CFANER(EntityPipe):
         single = [(doc, d) for doc, d in tagged if d != ALL_DATASETS]
         if single:
             batch, datasets = [doc for doc, _ in single], [d for _, d in single]
+            transitions = self.transition_scores()
             for doc, doc_scores, dataset in zip(batch, self.predict_as(batch, datasets), datasets):
-                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset))
+                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset, transitions))
         for doc, dataset in tagged:
             if dataset == ALL_DATASETS:
                 self.annotate_all(doc)
@@ -202,9 +206,9 @@ class CFANER(EntityPipe):
         names = list(self.cfg.get("datasets", {}))
         copies = [doc.copy() for _ in names]
         scores = self.predict_as(copies, names)
-        spans = []
+        spans, transitions = [], self.transition_scores()
         for name, doc_scores in zip(names, scores):
-            for start, end, label in self.decode(doc, doc_scores, name):
+            for start, end, label in self.decode(doc, doc_scores, name, transitions):
                 spans.append(Span(doc, start, end, label=label, span_id=name))
         doc._.dataset = ALL_DATASETS
         doc.spans[ALL_SPANS_KEY] = spans
@@ -218,16 +222,23 @@ class CFANER(EntityPipe):
             return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
         return self.model.predict(docs)
 
-    def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str]) -> List[Tuple[int, int, str]]:
+    def transition_scores(self) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """What decoding adds to the per-token scores (A, start, end), the
+        ill-formed IOB2 moves forbidden: the CRF's learned scores, or nothing
+        for the softmax. Read once per batch."""
+        if self.crf is not None:
+            return crf_transitions(self.crf, constraints_of(tuple(self.tags)))
+        return well_formed(tuple(self.tags))
+
+    def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str],
+               transitions: Optional[Tuple[numpy.ndarray, ...]] = None) -> List[Tuple[int, int, str]]:
         """Entity spans of the best IOB2 path over the dataset's own tags:
         by the softmax's log-probabilities, or by the CRF's scores."""
         tags = self.tags
-        if self.crf is not None:
-            path = crf_decode(self.crf, doc_scores, self.tag_mask(dataset), constraints_of(tuple(tags)))
-        else:
-            log_probs = numpy.log(self.model.ops.to_numpy(doc_scores) + 1e-12)
-            log_probs[:, ~self.tag_mask(dataset)] = -numpy.inf
-            path = viterbi_bio(log_probs, transitions_of(tuple(tags)))
+        scores = self.model.ops.to_numpy(doc_scores)
+        unary = scores.copy() if self.crf is not None else numpy.log(scores + 1e-12)
+        unary[:, ~self.tag_mask(dataset)] = -numpy.inf
+        path = viterbi(unary, *(self.transition_scores() if transitions is None else transitions))
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
         return [(s, e, label) for s, e, label in spans if s < e]
 
@@ -236,8 +247,9 @@ class CFANER(EntityPipe):
         doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
+        transitions = self.transition_scores()
         for doc, doc_scores in zip(docs, scores):
-            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc)))
+            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc), transitions))
 
     def gold_tag_ids(self, example: Example, index: Dict[str, int]) -> numpy.ndarray:
         """Gold IOB2 tag id (from ``index``) of each predicted token; -1 where
