@@ -3,7 +3,7 @@
 ``viterbi_bio`` finds the best tag sequence under the IOB2 constraints
 (I-X only after B-X or I-X), so decoding never yields an orphan I- tag;
 ``viterbi`` is the general search, with scores for transitions, starts and
-ends (the CRF's, ``ml/crf.py``).
+ends (the CRF's, ``ml/output/crf.py``).
 """
 from typing import List, Sequence, Tuple
 

@@ -1,5 +1,5 @@
 """Resident memory of a process training grid_ner, every 5 updates: the
-measurement behind bioner_spacy/ml/heap.py.
+measurement behind bioner_spacy/ml/grid/heap.py.
 
     python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy                        # malloc_trim after each update
     BIONER_KEEP_MALLOC=1 python scripts/grid_memory.py corpus/BC5CDR-chem/train.spacy   # without it

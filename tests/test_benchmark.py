@@ -62,6 +62,27 @@ def test_matrix_runs_each_needed_training_once(spec):
     assert matrix.datasets() == ["BC2GM", "BC5CDR-chem", "NCBI-disease"]
 
 
+def test_auxiliary_pairs_train_each_corpus_with_its_own(spec):
+    """seed 001's pairs: a multi-task system trains each corpus of the group
+    with its auxiliaries; single-corpus systems ignore them."""
+    spec.write_text(SPEC.replace(
+        "{name: H, systems: [mtm], datasets: [NCBI-disease, BC2GM]}",
+        "{name: H, systems: [a, mtm], datasets: [NCBI-disease, BC2GM], aux: {NCBI-disease: BioNLP09, BC2GM: [JNLPBA]}}"))
+    matrix = load_matrix(spec, "m")
+    group = matrix.groups[1]
+    assert group.aux == {"NCBI-disease": ["BioNLP09"], "BC2GM": ["JNLPBA"]}
+    runs = matrix.group_runs(group, gpu=False)
+    assert sorted({r.train for r in runs if r.system == "mtm"}) == [("BC2GM", "JNLPBA"), ("BioNLP09", "NCBI-disease")]
+    assert sorted({r.train for r in runs if r.system == "a"}) == [("BC2GM",), ("NCBI-disease",)]
+    assert "BioNLP09" in matrix.datasets() and "JNLPBA" in matrix.datasets()
+    spec.write_text(SPEC.replace("datasets: [NCBI-disease, BC2GM]}", "datasets: [NCBI-disease, BC2GM], aux: {CRAFT: [JNLPBA]}}"))
+    with pytest.raises(ValueError, match="group 'H': aux names 'CRAFT', which is not one of its datasets"):
+        load_matrix(spec, "m")
+    spec.write_text(SPEC.replace("datasets: [NCBI-disease, BC2GM]}", "datasets: [NCBI-disease, BC2GM], aux: {BC2GM: [Nope]}}"))
+    with pytest.raises(ValueError, match="unknown dataset 'Nope'"):
+        load_matrix(spec, "m")
+
+
 @pytest.mark.parametrize("change, message", [
     (("systems: [a, b, trf]", "systems: [a, nope]"), "uses system 'nope', which is not defined"),
     (("datasets: [BC5CDR-chem, NCBI-disease]", "datasets: [BC5CDR-chem, Nope]"), "unknown dataset 'Nope'"),

@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from bioner_spacy.ml.cfa_attention import CombinedFeatureAttention, set_syntax_labels
+from bioner_spacy.ml.attention.cfa import CombinedFeatureAttention, set_syntax_labels
 
 D1, D2 = 6, 4
 

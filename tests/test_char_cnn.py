@@ -7,7 +7,7 @@ import spacy
 from spacy.util import load_model_from_config
 from thinc.api import Config
 
-from bioner_spacy.ml.char_cnn import CharCNN, WordCharEmbed
+from bioner_spacy.ml.encoders.char_cnn import CharCNN, WordCharEmbed
 
 from .conftest import REPO
 from .test_cfa_ner import SENTENCES, examples, toy_docs

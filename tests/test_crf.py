@@ -1,4 +1,4 @@
-"""The linear-chain CRF (bioner_spacy/ml/crf.py) against brute-force
+"""The linear-chain CRF (bioner_spacy.ml.output.crf.py) against brute-force
 enumeration of every tag sequence, and its gradients against finite
 differences."""
 import itertools
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from thinc.api import NumpyOps
 
 from bioner_spacy.decoding import transition_constraints, viterbi
-from bioner_spacy.ml.crf import CRF, crf_decode, crf_loss
+from bioner_spacy.ml.output.crf import CRF, crf_decode, crf_loss
 
 from .gradients import numeric_gradient
 

@@ -5,7 +5,7 @@ import spacy
 from spacy.tokens import Doc
 from thinc.api import Config
 
-from bioner_spacy.ml.dataset_tags import tag_words, tagged_doc
+from bioner_spacy.ml.multitask.dataset_tags import tag_words, tagged_doc
 
 ENCODERS = {
     "cnn": """

@@ -9,8 +9,8 @@ from thinc.api import Config
 
 from bioner_spacy.corpus.brat import brat_to_docs
 from bioner_spacy.extensions import GRID_SPANS_KEY
-from bioner_spacy.ml.grid_tagger import group_segments, sentence_segments
-from bioner_spacy.ml.word_pair_grid import ConditionalLayerNorm, WordPairGrid, distance_buckets, regions
+from bioner_spacy.ml.grid.grid_tagger import group_segments, sentence_segments
+from bioner_spacy.ml.grid.word_pair_grid import ConditionalLayerNorm, WordPairGrid, distance_buckets, regions
 from bioner_spacy.pipeline.grid_ner import gold_entities
 
 SMALL_TOK2VEC = """
@@ -400,7 +400,7 @@ def test_no_label_after_initialisation(trained):
 
 
 def test_heap_is_trimmed_after_each_update_and_predicted_batch(trained, monkeypatch):
-    """The grids of a batch fragment glibc's heap (bioner_spacy/ml/heap.py):
+    """The grids of a batch fragment glibc's heap (bioner_spacy/ml/grid/heap.py):
     grid_ner gives the free pages back after every update and every batch it
     annotates, not only in training."""
     import bioner_spacy.pipeline.grid_ner as grid_ner_module

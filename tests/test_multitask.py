@@ -9,7 +9,7 @@ from spacy.training import Example
 from thinc.api import Adam, Config
 
 from bioner_spacy.corpus.readers import corpus_shares, create_multi_corpus, without_entities
-from bioner_spacy.ml.dataset_tags import tag_words, tagged_doc
+from bioner_spacy.ml.multitask.dataset_tags import tag_words, tagged_doc
 from bioner_spacy.scoring import scores_by_dataset
 from bioner_spacy.syntax.pipeline import annotate
 

@@ -4,8 +4,8 @@ unit (CS-MTM)."""
 import numpy
 import pytest
 
-from bioner_spacy.ml.cross_sharing import GatedInteraction
-from bioner_spacy.ml.shared_private import GradientReversal, difference_loss
+from bioner_spacy.ml.multitask.cross_sharing import GatedInteraction
+from bioner_spacy.ml.multitask.shared_private import GradientReversal, difference_loss
 
 from .gradients import numeric_gradient
 

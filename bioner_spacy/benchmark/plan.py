@@ -55,6 +55,10 @@ class Group:
     datasets: List[str]
     # the system the others are compared with, seed by seed (optional)
     baseline: Optional[str] = None
+    # auxiliary corpora per corpus of the group (seed 001's pairs): a multi-task
+    # system ("all") trains each corpus with its own auxiliaries, one run per
+    # corpus, instead of one run over all the group's corpora
+    aux: Dict[str, List[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,7 +91,7 @@ class Matrix:
 
     def datasets(self) -> List[str]:
         """Every corpus the matrix reads, in a stable order."""
-        names = {d for g in self.groups for d in g.datasets}
+        names = {d for g in self.groups for d in g.datasets} | {a for g in self.groups for aux in g.aux.values() for a in aux}
         if self.reduced:
             names |= set(self.reduced["datasets"]) | set(self.reduced.get("aux", []))
         if self.speed:
@@ -101,7 +105,9 @@ class Matrix:
             if system.gpu and not gpu:
                 continue
             for seed in self.seeds:
-                if system.corpora == "all":
+                if system.corpora == "all" and group.aux:
+                    runs.extend(Run(name, tuple(sorted({d, *group.aux.get(d, [])})), seed) for d in group.datasets)
+                elif system.corpora == "all":
                     runs.append(Run(name, tuple(sorted(group.datasets)), seed))
                 else:
                     runs.extend(Run(name, (d,), seed) for d in group.datasets)
@@ -175,10 +181,15 @@ def load_matrix(path: Path, name: str) -> Matrix:
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
     m = matrices[name]
-    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline")) for g in m.get("groups", [])]
+    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline"),
+                    {d: [a] if isinstance(a, str) else list(a) for d, a in (g.get("aux") or {}).items()})
+              for g in m.get("groups", [])]
     for g in groups:
         if g.baseline is not None and g.baseline not in g.systems:
             fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
+        for d in g.aux:
+            if d not in g.datasets:
+                fail(path, f"group {g.name!r}: aux names {d!r}, which is not one of its datasets ({', '.join(g.datasets)})")
     eval_frequency = int(m.get("eval_frequency", m["steps"]))
     matrix = Matrix(name, systems, int(m["steps"]), eval_frequency, list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
@@ -195,7 +206,8 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for d in matrix.datasets():
         if d not in ALL_DATASETS:
             fail(path, f"unknown dataset {d!r}")
-    for d in [d for g in groups for d in g.datasets] + list((matrix.reduced or {}).get("datasets", [])):
+    for d in [d for g in groups for d in g.datasets] + [a for g in groups for aux in g.aux.values() for a in aux] + \
+            list((matrix.reduced or {}).get("datasets", [])):
         if d not in ALL_DATASETS:
             fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
     for f in (matrix.reduced or {}).get("fractions", []):

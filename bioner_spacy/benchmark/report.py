@@ -202,7 +202,12 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
     figures = []
     for i, group in enumerate(matrix.groups):
         table, by_seeds = accuracy_table(matrix, cells, group)
-        lines += [f"## {group.name}", "", "Test F1:", ""] + table + anchor_lines(matrix, group, by_seeds)
+        lines += [f"## {group.name}", ""]
+        if group.aux:
+            pairs = "; ".join(f"{d} with {', '.join(aux)}" for d, aux in group.aux.items())
+            lines += [f"Multi-task systems train each corpus with its auxiliary corpora ({pairs}) and are scored on "
+                      "the corpus's own test set.", ""]
+        lines += ["Test F1:", ""] + table + anchor_lines(matrix, group, by_seeds)
         if group.baseline:
             lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
                       f"pair share the seed and the training data): {PAIRED}", ""]

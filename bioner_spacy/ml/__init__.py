@@ -1,0 +1,1 @@
+"""Thinc layers grouped by role: encoders/ (token vectors), attention/ (attention over syntactic context), output/ (softmax, CRF), multitask/ (dataset tags, shared-private, cross-sharing), grid/ (the word-pair grid). cfa_tagger.py composes encoder -> attention -> output."""

@@ -1,6 +1,6 @@
 """The CFA tagger architecture: encoder -> combined feature attention ->
 softmax over BIO tags (seed 000, "Sequence tagging network"), or a linear
-layer and a CRF (``output = "crf"``, ml/crf.py).
+layer and a CRF (``output = "crf"``, ml/output/crf.py).
 
 ``syntax = "none"`` turns the attention off (o_i = h_i): the same encoder
 with a plain softmax head, seed 000's baseline ("BioBERT" against
@@ -13,8 +13,8 @@ from thinc.api import Linear, Model, Softmax_v2, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
-from .cfa_attention import CombinedFeatureAttention, set_width
-from .crf import CRF
+from .attention.cfa import CombinedFeatureAttention, set_width
+from .output.crf import CRF
 
 # the syntax setting of the plain head: no attention, o_i = h_i
 NO_SYNTAX = "none"

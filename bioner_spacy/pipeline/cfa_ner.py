@@ -14,9 +14,9 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..decoding import bio_to_spans, transition_constraints, viterbi
-from ..ml.cfa_attention import set_syntax_labels
-from ..ml.crf import crf_loss, crf_transitions
-from ..ml.default_tok2vec import DEFAULT_TOK2VEC
+from ..ml.attention.cfa import set_syntax_labels
+from ..ml.output.crf import crf_loss, crf_transitions
+from ..ml.encoders.default_tok2vec import DEFAULT_TOK2VEC
 from ..ml import cfa_tagger  # noqa: F401  (registers bioner.CFATagger.v1)
 from ..extensions import ALL_DATASETS, ALL_SPANS_KEY
 from ..scoring import score_seqeval
@@ -165,16 +165,40 @@ class CFANER(EntityPipe):
                 for row in context.labels:
                     syntax_labels.update(row)
             set_syntax_labels(attention, syntax_labels)
-        self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
-        if self.crf is not None:
-            self.crf.set_dim("nO", len(self.tags), force=True)
+        self.check_model_datasets()
+        for name in self.model.ref_names:
+            if name.partition(":")[0] in ("output_layer", "crf"):
+                self.model.get_ref(name).set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
 
+    def check_model_datasets(self) -> None:
+        """A model with an output per dataset (``bioner.SharedPrivateTagger.v1``)
+        must name exactly the datasets of the training data."""
+        names = self.model.attrs.get("datasets")
+        if names is not None and sorted(names) != sorted(self.cfg["datasets"]):
+            raise ValueError(
+                f"[{self.name}] the model has outputs for the datasets {sorted(names)}, but the training "
+                f"examples' doc._.dataset values are {sorted(self.cfg['datasets'])}: make the model's datasets "
+                f"(e.g. ${{bioner.datasets}}) the corpora it trains on")
+
     @property
-    def crf(self) -> Optional[Model]:
-        """The CRF output layer, if the model has one (``output = "crf"``)."""
-        return self.model.get_ref("crf") if self.model.has_ref("crf") else None
+    def uses_crf(self) -> bool:
+        """Whether the output is tag scores with a CRF (``output = "crf"``)."""
+        return any(name.partition(":")[0] == "crf" for name in self.model.ref_names)
+
+    def crf_of(self, dataset: Optional[str]) -> Optional[Model]:
+        """The CRF that decodes and trains a doc of ``dataset``: the model's
+        only one, or that dataset's own (one CRF per dataset: seed 001's
+        multi-task models); None for a softmax output."""
+        if self.model.has_ref("crf"):
+            return self.model.get_ref("crf")
+        if self.model.has_ref(f"crf:{dataset}"):
+            return self.model.get_ref(f"crf:{dataset}")
+        if self.uses_crf:
+            raise ValueError(f"[{self.name}] no CRF for dataset {dataset!r}: the model has one for each of "
+                             f"{', '.join(self.model.attrs.get('datasets', []))}")
+        return None
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which tags a doc of ``dataset`` may take: O and its own types' B/I
@@ -187,9 +211,9 @@ class CFANER(EntityPipe):
         single = [(doc, d) for doc, d in tagged if d != ALL_DATASETS]
         if single:
             batch, datasets = [doc for doc, _ in single], [d for _, d in single]
-            transitions = self.transition_scores()
+            transitions = {d: self.transition_scores(d) for d in set(datasets)}
             for doc, doc_scores, dataset in zip(batch, self.predict_as(batch, datasets), datasets):
-                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset, transitions))
+                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset, transitions[dataset]))
         for doc, dataset in tagged:
             if dataset == ALL_DATASETS:
                 self.annotate_all(doc)
@@ -206,9 +230,9 @@ class CFANER(EntityPipe):
         names = list(self.cfg.get("datasets", {}))
         copies = [doc.copy() for _ in names]
         scores = self.predict_as(copies, names)
-        spans, transitions = [], self.transition_scores()
+        spans = []
         for name, doc_scores in zip(names, scores):
-            for start, end, label in self.decode(doc, doc_scores, name, transitions):
+            for start, end, label in self.decode(doc, doc_scores, name):
                 spans.append(Span(doc, start, end, label=label, span_id=name))
         doc._.dataset = ALL_DATASETS
         doc.spans[ALL_SPANS_KEY] = spans
@@ -222,12 +246,13 @@ class CFANER(EntityPipe):
             return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
         return self.model.predict(docs)
 
-    def transition_scores(self) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-        """What decoding adds to the per-token scores (A, start, end), the
-        ill-formed IOB2 moves forbidden: the CRF's learned scores, or nothing
-        for the softmax. Read once per batch."""
-        if self.crf is not None:
-            return crf_transitions(self.crf, constraints_of(tuple(self.tags)))
+    def transition_scores(self, dataset: Optional[str] = None) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """What decoding adds to the per-token scores (A, start, end) of a doc
+        of ``dataset``, the ill-formed IOB2 moves forbidden: its CRF's learned
+        scores, or nothing for the softmax. Read once per batch."""
+        crf = self.crf_of(dataset)
+        if crf is not None:
+            return crf_transitions(crf, constraints_of(tuple(self.tags)))
         return well_formed(tuple(self.tags))
 
     def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str],
@@ -236,9 +261,9 @@ class CFANER(EntityPipe):
         by the softmax's log-probabilities, or by the CRF's scores."""
         tags = self.tags
         scores = self.model.ops.to_numpy(doc_scores)
-        unary = scores.copy() if self.crf is not None else numpy.log(scores + 1e-12)
+        unary = scores.copy() if self.uses_crf else numpy.log(scores + 1e-12)
         unary[:, ~self.tag_mask(dataset)] = -numpy.inf
-        path = viterbi(unary, *(self.transition_scores() if transitions is None else transitions))
+        path = viterbi(unary, *(self.transition_scores(dataset) if transitions is None else transitions))
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
         return [(s, e, label) for s, e, label in spans if s < e]
 
@@ -247,9 +272,8 @@ class CFANER(EntityPipe):
         doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
-        transitions = self.transition_scores()
         for doc, doc_scores in zip(docs, scores):
-            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc), transitions))
+            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc)))
 
     def gold_tag_ids(self, example: Example, index: Dict[str, int]) -> numpy.ndarray:
         """Gold IOB2 tag id (from ``index``) of each predicted token; -1 where
@@ -270,7 +294,7 @@ class CFANER(EntityPipe):
         validate_examples(examples, "CFANER.get_loss")
         ops = self.model.ops
         index = {tag: i for i, tag in enumerate(self.tags)}
-        if self.crf is not None:
+        if self.uses_crf:
             return self.get_crf_loss(list(examples), scores, index)
         loss, d_scores = 0.0, []
         for example, probs in zip(examples, scores):
@@ -291,8 +315,19 @@ class CFANER(EntityPipe):
                      index: Dict[str, int]) -> Tuple[float, List[Floats2d]]:
         """The CRF's negative log-likelihood of the gold tags (tokens without
         gold summed over); with ``restrict_loss``, over paths of the doc's own
-        dataset's tags. Adds the gradients of the CRF's transitions."""
+        dataset's tags. Adds the gradients of the transitions of each doc's CRF
+        (the model's only one, or its dataset's own)."""
         every_tag = numpy.ones(len(self.tags), dtype=bool)
-        masks = [self.tag_mask(eg.reference._.dataset) if self.restrict_loss else every_tag for eg in examples]
-        gold = [self.gold_tag_ids(eg, index) for eg in examples]
-        return crf_loss(self.crf, scores, gold, masks, constraints_of(tuple(self.tags)))
+        by_crf: Dict[int, Tuple[Model, List[int]]] = {}
+        for i, eg in enumerate(examples):
+            crf = self.crf_of(eg.reference._.dataset)
+            by_crf.setdefault(id(crf), (crf, []))[1].append(i)
+        loss, d_scores = 0.0, [None] * len(examples)
+        for crf, rows in by_crf.values():
+            masks = [self.tag_mask(examples[i].reference._.dataset) if self.restrict_loss else every_tag for i in rows]
+            gold = [self.gold_tag_ids(examples[i], index) for i in rows]
+            part, d_part = crf_loss(crf, [scores[i] for i in rows], gold, masks, constraints_of(tuple(self.tags)))
+            loss += part
+            for i, d in zip(rows, d_part):
+                d_scores[i] = d
+        return loss, d_scores

@@ -12,7 +12,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate
 
-from ..ml.dataset_tags import set_dataset_types
+from ..ml.multitask.dataset_tags import set_dataset_types
 from ..extensions import ALL_DATASETS
 
 
@@ -167,4 +167,7 @@ class EntityPipe(TrainablePipe):
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
+        # a model's own training losses (ADV-MTM's adversarial and difference terms)
+        for key, value in self.model.attrs.get("aux_losses", {}).items():
+            losses[f"{self.name}_{key}"] = losses.get(f"{self.name}_{key}", 0.0) + value
         return losses

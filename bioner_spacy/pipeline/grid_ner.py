@@ -36,11 +36,11 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, NumpyOps
 
 from ..extensions import ALL_DATASETS, GRID_SPANS_KEY, entity_fragments, set_group_fragments
-from ..ml import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
-from ..ml.dataset_tags import set_dataset_types
-from ..ml.default_tok2vec import DEFAULT_TOK2VEC
-from ..ml.grid_tagger import build_grid
-from ..ml.heap import release_free_memory
+from ..ml.grid import grid_tagger  # noqa: F401  (registers bioner.GridTagger.v1)
+from ..ml.multitask.dataset_tags import set_dataset_types
+from ..ml.encoders.default_tok2vec import DEFAULT_TOK2VEC
+from ..ml.grid.grid_tagger import build_grid
+from ..ml.grid.heap import release_free_memory
 from ..scoring import score_grid
 from ..word_pairs import (
     GridEntity,
@@ -167,7 +167,7 @@ class GridNER(EntityPipe):
 
     def update(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
         losses = super().update(examples, **kwargs)
-        release_free_memory()  # see bioner_spacy/ml/heap.py
+        release_free_memory()  # see bioner_spacy/ml/grid/heap.py
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, List]:

@@ -36,7 +36,7 @@ import numpy
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from ..decoding import viterbi
+from ...decoding import viterbi
 
 # the score of a forbidden tag, transition, start or end
 NEG = -1e4

@@ -20,7 +20,7 @@ from spacy.tokens import Doc
 from thinc.api import Model, glorot_uniform_init, normal_init
 from thinc.types import Floats2d
 
-from ..syntax.context import syntax_context
+from ...syntax.context import syntax_context
 
 InT = Tuple[List[Doc], List[Floats2d]]
 OutT = List[Floats2d]

@@ -1,0 +1,1 @@
+"""The word-pair grid (W2NER style, seed 002): the grid network, its architecture, heap release."""

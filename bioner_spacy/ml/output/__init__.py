@@ -1,0 +1,1 @@
+"""Output layers over per-token scores: the linear-chain CRF (the softmax is Thinc's)."""
