@@ -181,10 +181,10 @@ def test_bilstm_config_learns(syntax_nlp):
 def test_crf_output_overfits_tiny_corpus_and_learns_transitions(syntax_nlp, syntax):
     nlp, train_examples = train(syntax_nlp, syntax, output="crf")
     ner = nlp.get_pipe("cfa_ner")
-    assert ner.crf is not None and ner.model.get_ref("output_layer").name == "linear"
+    assert ner.crf_of(None) is not None and ner.model.get_ref("output_layer").name == "linear"
     assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
     tags = ner.tags  # O, B-Chemical, I-Chemical, B-Disease, I-Disease
-    A = ner.model.ops.to_numpy(ner.crf.get_param("transitions"))
+    A = ner.model.ops.to_numpy(ner.crf_of(None).get_param("transitions"))
     # seen in training (B-Disease -> I-Disease) beats never seen (B-Chemical -> B-Disease)
     assert A[tags.index("B-Disease"), tags.index("I-Disease")] > A[tags.index("B-Chemical"), tags.index("B-Disease")]
     # forbidden transitions get no gradient: they stay at their initial 0
@@ -195,12 +195,36 @@ def test_crf_round_trip_gives_identical_entities(syntax_nlp, tmp_path):
     nlp, train_examples = train(syntax_nlp, "dep", steps=15, output="crf")
     docs = [eg.predicted for eg in train_examples]
     before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(d.copy() for d in docs)]
-    transitions = nlp.get_pipe("cfa_ner").crf.get_param("transitions").copy()
+    transitions = nlp.get_pipe("cfa_ner").crf_of(None).get_param("transitions").copy()
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
     after = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(d.copy() for d in docs)]
     assert after == before
-    numpy.testing.assert_array_equal(loaded.get_pipe("cfa_ner").crf.get_param("transitions"), transitions)
+    numpy.testing.assert_array_equal(loaded.get_pipe("cfa_ner").crf_of(None).get_param("transitions"), transitions)
+
+
+@pytest.mark.parametrize("attention", ["kvmn", "twa"])
+def test_attention_baselines_overfit_and_round_trip(syntax_nlp, attention, tmp_path):
+    """Seed 000's baselines in place of CFA, over the same dependency context."""
+    nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
+    nlp.add_pipe("cfa_ner", config={"model": {"syntax": "dep", "attention": attention}})
+    train_examples = examples(gold_docs(syntax_nlp))
+    nlp.initialize(lambda: train_examples)
+    for _ in range(60):
+        nlp.update(train_examples, drop=0.0)
+    assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
+    layer = nlp.get_pipe("cfa_ner").model.get_ref("attention")
+    assert layer.name == f"{attention}_attention" and "nsubj" in layer.attrs["labels"]
+    docs = [eg.predicted for eg in train_examples]
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    for a, b in zip(nlp.get_pipe("cfa_ner").predict(docs), loaded.get_pipe("cfa_ner").predict(docs)):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_unknown_attention_names_the_choices():
+    with pytest.raises(ValueError, match="Unknown attention 'memory': use one of cfa, kvmn, twa"):
+        spacy.blank("en").add_pipe("cfa_ner", config={"model": {"attention": "memory"}})
 
 
 def test_unknown_output_names_the_choices(syntax_nlp):

@@ -87,7 +87,7 @@ def stm_pipeline():
 def test_stm_config_learns_a_tiny_corpus_with_its_crf():
     nlp = stm_pipeline()
     ner = nlp.get_pipe("cfa_ner")
-    assert ner.syntax == "none" and ner.crf is not None
+    assert ner.syntax == "none" and ner.crf_of(None) is not None
     train_examples = examples(toy_docs(nlp.vocab))
     numpy.random.seed(0)
     nlp.initialize(lambda: train_examples)

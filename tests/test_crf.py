@@ -1,4 +1,4 @@
-"""The linear-chain CRF (bioner_spacy.ml.output.crf.py) against brute-force
+"""The linear-chain CRF (bioner_spacy/ml/output/crf.py) against brute-force
 enumeration of every tag sequence, and its gradients against finite
 differences."""
 import itertools

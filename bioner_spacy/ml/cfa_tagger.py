@@ -14,6 +14,8 @@ from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
 from .attention.cfa import CombinedFeatureAttention, set_width
+from .attention.kvmn import KeyValueMemory
+from .attention.twa import TwoWayAttention
 from .output.crf import CRF
 
 # the syntax setting of the plain head: no attention, o_i = h_i
@@ -21,6 +23,20 @@ NO_SYNTAX = "none"
 # the output layers: per-token softmax (decoded by constrained Viterbi over its
 # log-probabilities), or tag scores with a linear-chain CRF over them
 OUTPUTS = ("softmax", "crf")
+# how a token attends over its syntactic context: CFA (seed 000), or its baselines
+# KVMN (BioKMNER) and two-way attention
+ATTENTIONS = ("cfa", "kvmn", "twa")
+
+
+def attention_layer(attention: str, width: Optional[int], label_width: Optional[int], syntax: str,
+                    max_context: int) -> Model:
+    if attention == "cfa":
+        return CombinedFeatureAttention(width, label_width, syntax, max_context)
+    if attention == "kvmn":
+        return KeyValueMemory(width, syntax, max_context)
+    if attention == "twa":
+        return TwoWayAttention(width, syntax, max_context)
+    raise ValueError(f"Unknown attention {attention!r}: use one of {', '.join(ATTENTIONS)}")
 
 
 def output_layers(output: str, nO: Optional[int], nI: Optional[int]) -> Tuple[Model, Optional[Model]]:
@@ -50,6 +66,7 @@ def build_cfa_tagger(
     max_context: int = 32,
     nO: Optional[int] = None,
     output: str = "softmax",
+    attention: str = "cfa",
 ) -> Model[List[Doc], List[Floats2d]]:
     """tok2vec: the encoder giving h_i (any spaCy tok2vec or transformer listener).
     syntax: which context the attention reads: "pos", "syn" or "dep"; "none"
@@ -61,24 +78,28 @@ def build_cfa_tagger(
     output: "softmax" (probabilities per token) or "crf" (tag scores and a
         linear-chain CRF: trained on the sentence's likelihood, decoded with
         its learned transitions).
+    attention: "cfa" (seed 000), or seed 000's baselines over the same
+        contexts: "kvmn" (key-value memory, BioKMNER) or "twa" (two-way
+        attention); label_width applies to CFA only.
     """
     if syntax == NO_SYNTAX:
         return build_plain_tagger(tok2vec, nO, output)
     if syntax not in SYNTAX_TYPES:
         raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)} or {NO_SYNTAX!r}")
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
-    attention = CombinedFeatureAttention(width, label_width, syntax, max_context)
+    layer = attention_layer(attention, width, label_width, syntax, max_context)
+    out_width = layer.attrs.get("parts", 2) * width if width else None
     encoder = Model(
         "cfa_encoder",
         encode_forward,
-        layers=[tok2vec, attention],
-        dims={"nO": 2 * width if width else None},
-        refs={"tok2vec": tok2vec, "attention": attention},
+        layers=[tok2vec, layer],
+        dims={"nO": out_width},
+        refs={"tok2vec": tok2vec, "attention": layer},
         init=encode_init,
     )
-    model = with_output(encoder, output, nO, 2 * width if width else None)
+    model = with_output(encoder, output, nO, out_width)
     model.set_ref("tok2vec", tok2vec)
-    model.set_ref("attention", attention)
+    model.set_ref("attention", layer)
     return model
 
 

@@ -49,9 +49,11 @@ def set_syntax_labels(model: Model, labels: Sequence[str]) -> None:
 
 
 def set_width(model: Model, width: int) -> None:
+    """Set d1 of an attention layer (CFA's, or a baseline's: its output joins
+    ``attrs["parts"]`` vectors of width d1, 2 unless it says otherwise)."""
     model.set_dim("nI", width)
-    model.set_dim("nO", 2 * width)
-    if not model.has_dim("nD"):
+    model.set_dim("nO", model.attrs.get("parts", 2) * width)
+    if model.has_dim("nD") is None:  # CFA's label width d2, when not given: d1
         model.set_dim("nD", width)
 
 

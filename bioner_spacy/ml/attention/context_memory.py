@@ -1,0 +1,84 @@
+"""What the baselines of seed 000 that attend over syntax share (KVMN and
+two-way attention, ``kvmn.py`` and ``twa.py``): learned embeddings of the
+context words and of their syntactic labels, looked up per (token, context
+slot), and one dot-product attention step with its backward pass.
+
+Unlike CFA, whose context vectors are built from the encoder's own outputs
+h_k, these baselines embed the context words in a table of their own,
+randomly initialised (seed 000, Introduction: "the embeddings of syntactic
+information are only randomly initialized"). Context words are hashed by
+their NORM into ``rows`` buckets; labels get one row each (row 0: unseen).
+
+    attend(h_i, K_i, V_i):  p_ij = softmax_j(h_i . k_ij),  out_i = sum_j p_ij v_ij
+"""
+from typing import Callable, List, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from thinc.api import Model, normal_init
+from thinc.types import Floats2d, Floats3d
+
+from .cfa import context_arrays
+
+
+def memory_layer(name: str, forward: Callable, width: Optional[int], syntax: str, max_context: int,
+                 rows: int, parts: int) -> Model:
+    """A layer with a context-word table W (rows x d1) and a label table L
+    (labels + 1 x d1) whose output joins ``parts`` vectors of width d1 per
+    token (the attended ones and h_i). width: d1 (None: set at initialisation)."""
+    return Model(
+        name,
+        forward,
+        init=init,
+        dims={"nI": width, "nO": parts * width if width else None, "nL": None, "nW": rows},
+        params={"W": None, "L": None},
+        attrs={"syntax": syntax, "max_context": max_context, "labels": [], "parts": parts},
+    )
+
+
+def init(model: Model, X=None, Y=None) -> Model:
+    if not model.has_dim("nL"):
+        model.set_dim("nL", len(model.attrs["labels"]) + 1)
+    d1 = model.get_dim("nI")
+    model.set_param("W", normal_init(model.ops, (model.get_dim("nW"), d1), mean=0.0))
+    model.set_param("L", normal_init(model.ops, (model.get_dim("nL"), d1), mean=0.0))
+    return model
+
+
+def word_rows(docs: List[Doc], rows: int) -> numpy.ndarray:
+    """The embedding row of every token of the batch: its NORM hash modulo ``rows``."""
+    norms = [token.norm for doc in docs for token in doc]
+    return (numpy.asarray(norms, dtype="uint64") % numpy.uint64(rows)).astype("int32")
+
+
+def context_ids(model: Model, docs: List[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """(N, m) arrays over the batch's tokens: the word-table row of each
+    context word, its label row, and the mask of real entries."""
+    index, label, mask = context_arrays(model, docs)
+    return word_rows(docs, model.get_dim("nW"))[index], label, mask
+
+
+def attend(ops, H: Floats2d, K: Floats3d, V: Floats3d, mask) -> Tuple[Floats2d, Callable]:
+    """out_i = sum_j softmax_j(h_i . k_ij) v_ij over the masked slots; the
+    backward pass maps d out to (dH, dK, dV)."""
+    xp = ops.xp
+    scores = xp.where(mask, xp.matmul(K, H[:, :, None])[:, :, 0], -1e9)
+    P = ops.softmax(scores, axis=1) * mask
+    out = xp.matmul(P[:, None, :], V)[:, 0, :]
+
+    def backprop(d_out: Floats2d) -> Tuple[Floats2d, Floats3d, Floats3d]:
+        dV = P[:, :, None] * d_out[:, None, :]
+        dP = xp.matmul(V, d_out[:, :, None])[:, :, 0]
+        dS = P * (dP - (P * dP).sum(axis=1, keepdims=True))
+        dH = xp.matmul(dS[:, None, :], K)[:, 0, :]
+        dK = dS[:, :, None] * H[:, None, :]
+        return dH, dK, dV
+
+    return out, backprop
+
+
+def scatter_rows(ops, table_shape, ids, d_rows):
+    """The gradient of a table from the gradients of the rows gathered by ``ids``."""
+    d_table = ops.alloc2f(*table_shape)
+    ops.scatter_add(d_table, ops.asarray(ids.ravel()), d_rows.reshape((-1, table_shape[1])))
+    return d_table
