@@ -39,10 +39,16 @@ dropout = 0.0
 
 
 def test_type_name_variants():
-    assert tag_words("linnaeus", "TN", ["Species"]) == (["<Species>"], ["</Species>"])
-    assert tag_words("BC5CDR", "TN", ["Disease", "Chemical"]) == (["<Chemical+Disease>"], ["</Chemical+Disease>"])
+    # seed 000's four type names: corpora of one kind share their tag
+    assert tag_words("linnaeus", "TN", ["Species"]) == (["<species>"], ["</species>"])
+    assert tag_words("BioNLP11ID-species", "TN", ["Organism"]) == (["<species>"], ["</species>"])
+    assert tag_words("BC2GM", "TN", ["GENE"]) == tag_words("Ex-PTM", "TN", ["Protein"]) == (
+        ["<gene/protein>"], ["</gene/protein>"])
+    assert tag_words("BC5CDR", "TN", ["Disease", "Chemical"]) == (["<chemical+disease>"], ["</chemical+disease>"])
+    assert tag_words("JNLPBA", "TN", ["DNA", "RNA", "cell_line", "protein"]) == (
+        ["<cell_line+gene/protein>"], ["</cell_line+gene/protein>"])  # a type outside the four keeps its label
     assert tag_words("linnaeus", "TN+DN", ["Species"]) == (
-        ["<Species>", "<linnaeus>"], ["</linnaeus>", "</Species>"])
+        ["<species>", "<linnaeus>"], ["</linnaeus>", "</species>"])
     with pytest.raises(ValueError, match="entity types of dataset 'linnaeus'"):
         tag_words("linnaeus", "TN", None)
     assert tag_words("empty", "TN", []) == (["<O>"], ["</O>"])  # a corpus without entities
@@ -53,7 +59,7 @@ def test_tagged_doc_with_type_names():
     doc = Doc(vocab, words=["a", "b"])
     doc._.dataset = "NCBI-disease"
     tagged, before, after = tagged_doc(doc, "TN+DN", {"NCBI-disease": ["Disease"]})
-    assert [t.text for t in tagged] == ["<Disease>", "<NCBI-disease>", "a", "b", "</NCBI-disease>", "</Disease>"]
+    assert [t.text for t in tagged] == ["<disease>", "<NCBI-disease>", "a", "b", "</NCBI-disease>", "</disease>"]
     assert (before, after) == (2, 2)
 
 

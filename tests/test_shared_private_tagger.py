@@ -175,3 +175,18 @@ def test_reported_losses(trained):
     assert set(losses) == {"cfa_ner", "cfa_ner_adversarial", "cfa_ner_difference"}
     _, _, losses = trained["cross"]
     assert set(losses) == {"cfa_ner"}
+
+
+def test_multi_output_model_without_encoders(syntax_nlp):
+    """Seed 004's MO-MTM shape: the embedding layer shared, one softmax per
+    dataset, no BiLSTM (encoders = null); other sharings need the encoders."""
+    nlp, egs, optimizer = make_nlp(syntax_nlp, style_docs(syntax_nlp), sharing="full", output="softmax", encoders=None)
+    model = nlp.get_pipe("cfa_ner").model
+    assert model.get_ref("shared").name == "noop" and model.get_ref("output_layer:head").name == "softmax"
+    assert not nlp.get_pipe("cfa_ner").uses_crf
+    for _ in range(80):
+        nlp.update(egs, sgd=optimizer, drop=0.0)
+    # hash embeddings alone see no context: each style is learned word by word
+    assert [e.text for e in nlp(parsed(nlp, syntax_nlp, TEXT, "head")).ents] == ["failure"]
+    with pytest.raises(ValueError, match="sharing 'cross' needs encoders"):
+        make_nlp(syntax_nlp, style_docs(syntax_nlp), sharing="cross", encoders=None)

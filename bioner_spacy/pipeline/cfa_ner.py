@@ -41,6 +41,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CFA_MODEL)["model"]
         "model": DEFAULT_MODEL,
         "dataset": None,
         "restrict_loss": True,
+        "constraints": "iob2",
         "preference": [],
         "scorer": {"@scorers": "bioner.seqeval_scorer.v1"},
     },
@@ -59,6 +60,7 @@ def make_cfa_ner(
     model: Model,
     dataset: Optional[str],
     restrict_loss: bool,
+    constraints: str,
     preference: List[str],
     scorer: Optional[Callable],
 ) -> "CFANER":
@@ -68,11 +70,16 @@ def make_cfa_ner(
     restrict_loss: a doc of dataset T is trained with the softmax renormalised
         over T's own tags, so a corpus is never taught that another corpus's
         entity types are "O" (decoding is always restricted to T's types).
+    constraints: the tag transitions decoding (and the CRF's training) may
+        use: "iob2", every well-formed one; "observed", only those that occur
+        in the training data (seed 004's binary transition matrix, read at
+        initialisation), starts and ends included.
     preference: in "all" mode, the datasets whose spans win overlaps in
         ``doc.ents``, in order; among the others, longer spans win.
     """
     return CFANER(
-        nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, preference=preference, scorer=scorer
+        nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, constraints=constraints,
+        preference=preference, scorer=scorer
     )
 
 
@@ -92,19 +99,46 @@ def tags_of_types(tags: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> nu
     return mask
 
 
+CONSTRAINTS = ("iob2", "observed")
+# transitions seen in training: ((prev tag, tag) pairs, first tags, last tags)
+Observed = Optional[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[str, ...]]]
+
+
 @lru_cache(maxsize=16)
-def constraints_of(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    constraints = transition_constraints(tags)
-    for array in constraints:
+def constraints_of(tags: Tuple[str, ...], observed: Observed = None) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Allowed transitions, starts and ends over ``tags``: the well-formed IOB2
+    ones, and of those only the ``observed`` ones when given. Read-only."""
+    allowed, start_ok, end_ok = transition_constraints(tags)
+    if observed is not None:
+        index = {tag: i for i, tag in enumerate(tags)}
+        pairs, starts, ends = observed
+        seen = numpy.zeros_like(allowed)
+        for prev, tag in pairs:
+            seen[index[prev], index[tag]] = True
+        allowed = allowed & seen
+        start_ok = start_ok & numpy.isin(numpy.arange(len(tags)), [index[t] for t in starts])
+        end_ok = end_ok & numpy.isin(numpy.arange(len(tags)), [index[t] for t in ends])
+    for array in (allowed, start_ok, end_ok):
         array.flags.writeable = False
-    return constraints
+    return allowed, start_ok, end_ok
+
+
+def observed_transitions(tag_sequences: Iterable[Sequence[str]]) -> Observed:
+    """The tag pairs, first tags and last tags of gold sequences (IOB2)."""
+    pairs, starts, ends = set(), set(), set()
+    for tags in tag_sequences:
+        if tags:
+            starts.add(tags[0])
+            ends.add(tags[-1])
+            pairs.update(zip(tags, tags[1:]))
+    return tuple(sorted(pairs)), tuple(sorted(starts)), tuple(sorted(ends))
 
 
 @lru_cache(maxsize=16)
-def well_formed(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+def well_formed(tags: Tuple[str, ...], observed: Observed = None) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """Transition, start and end scores that only forbid (-inf): the softmax's
     decoding adds nothing else to its log-probabilities."""
-    scores = tuple(numpy.where(allowed, 0.0, -numpy.inf) for allowed in constraints_of(tags))
+    scores = tuple(numpy.where(allowed, 0.0, -numpy.inf) for allowed in constraints_of(tags, observed))
     for array in scores:
         array.flags.writeable = False
     return scores
@@ -132,11 +166,27 @@ class CFANER(EntityPipe):
         *,
         dataset: Optional[str] = None,
         restrict_loss: bool = True,
+        constraints: str = "iob2",
         preference: Sequence[str] = (),
         scorer=score_seqeval,
     ):
         super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer)
+        if constraints not in CONSTRAINTS:
+            raise ValueError(f"[{name}] unknown constraints {constraints!r}: use one of {', '.join(CONSTRAINTS)}")
+        self.constraint_kind = constraints
         self.preference = list(preference)
+
+    @property
+    def observed(self) -> Observed:
+        """The transitions seen in training (``constraints = "observed"``), else None."""
+        seen = self.cfg.get("observed_transitions")
+        if self.constraint_kind != "observed" or seen is None:
+            return None
+        return tuple(tuple(p) for p in seen["pairs"]), tuple(seen["starts"]), tuple(seen["ends"])
+
+    def constraints(self) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """The allowed transitions, starts and ends decoding and the CRF use."""
+        return constraints_of(tuple(self.tags), self.observed)
 
     @property
     def tags(self) -> List[str]:
@@ -166,6 +216,11 @@ class CFANER(EntityPipe):
                     syntax_labels.update(row)
             set_syntax_labels(attention, syntax_labels)
         self.check_model_datasets()
+        if self.constraint_kind == "observed":
+            index = {tag: i for i, tag in enumerate(self.tags)}
+            sequences = [[self.tags[t] for t in self.gold_tag_ids(eg, index) if t >= 0] for eg in get_examples()]
+            pairs, starts, ends = observed_transitions(sequences)
+            self.cfg["observed_transitions"] = {"pairs": [list(p) for p in pairs], "starts": list(starts), "ends": list(ends)}
         for name in self.model.ref_names:
             if name.partition(":")[0] in ("output_layer", "crf"):
                 self.model.get_ref(name).set_dim("nO", len(self.tags), force=True)
@@ -252,8 +307,8 @@ class CFANER(EntityPipe):
         scores, or nothing for the softmax. Read once per batch."""
         crf = self.crf_of(dataset)
         if crf is not None:
-            return crf_transitions(crf, constraints_of(tuple(self.tags)))
-        return well_formed(tuple(self.tags))
+            return crf_transitions(crf, self.constraints())
+        return well_formed(tuple(self.tags), self.observed)
 
     def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str],
                transitions: Optional[Tuple[numpy.ndarray, ...]] = None) -> List[Tuple[int, int, str]]:
@@ -326,7 +381,7 @@ class CFANER(EntityPipe):
         for crf, rows in by_crf.values():
             masks = [self.tag_mask(examples[i].reference._.dataset) if self.restrict_loss else every_tag for i in rows]
             gold = [self.gold_tag_ids(examples[i], index) for i in rows]
-            part, d_part = crf_loss(crf, [scores[i] for i in rows], gold, masks, constraints_of(tuple(self.tags)))
+            part, d_part = crf_loss(crf, [scores[i] for i in rows], gold, masks, self.constraints())
             loss += part
             for i, d in zip(rows, d_part):
                 d_scores[i] = d

@@ -10,10 +10,13 @@ encoded untagged.
 Variants (``tags``, seed 000's ablations):
 
 - "DN": the dataset name, ``<BC5CDR-chem> ... </BC5CDR-chem>`` (default);
-- "TN": the name of the dataset's entity type, ``<Chemical> ... </Chemical>``;
-  a corpus with several types gets one tag naming them all, sorted and joined
-  by "+" (``<Chemical+Disease>``);
-- "TN+DN": both pairs, type outside, ``<Chemical> <BC5CDR-chem> ... </BC5CDR-chem> </Chemical>``;
+- "TN": the dataset's entity type, by seed 000's four type names
+  (``TYPE_NAMES``: gene/protein, disease, species, chemical), so corpora of
+  one kind share a tag: ``<chemical> ... </chemical>`` for BC5CDR-chem and
+  BioNLP11ID-chem alike; a type outside the four keeps its own label; a
+  corpus with several types gets one tag naming them all, sorted and joined by
+  "+" (``<chemical+disease>``);
+- "TN+DN": both pairs, type outside, ``<chemical> <BC5CDR-chem> ... </BC5CDR-chem> </chemical>``;
 - "DN-begin": the begin tag only;
 - "none": no tags (DM, direct mixing of the corpora).
 
@@ -35,9 +38,18 @@ from thinc.types import Floats2d
 
 TAG_VARIANTS = ("DN", "TN", "TN+DN", "DN-begin", "none")
 
+# seed 000's four entity-type names, for the label strings of the shared corpora
+TYPE_NAMES = {
+    **dict.fromkeys(["GENE", "Gene", "Protein", "protein", "DNA", "RNA", "GGP", "Gene_or_gene_product"], "gene/protein"),
+    "Disease": "disease",
+    **dict.fromkeys(["Species", "Organism", "Taxon"], "species"),
+    **dict.fromkeys(["Chemical", "Simple_chemical", "CHEBI"], "chemical"),
+}
+
 
 def type_name(types: Sequence[str]) -> str:
-    return "+".join(sorted(types))
+    """The TN tag name of a dataset with these entity types."""
+    return "+".join(sorted({TYPE_NAMES.get(t, t) for t in types}))
 
 
 def tag_words(
