@@ -156,9 +156,8 @@ def test_all_mode_writes_every_tag_into_spans(style_model, syntax_nlp):
     nlp.get_pipe("cfa_ner").preference = []
 
 
-def test_decoding_only_emits_the_datasets_types(syntax_nlp):
-    """Two corpora over the same sentences, one annotating chemicals, the
-    other diseases: each tag yields only its own corpus's type."""
+def chem_and_disease_docs(syntax_nlp):
+    """The same sentences twice: corpus "chem" annotates only chemicals, "dis" only diseases."""
     docs = []
     for dataset, keep in (("chem", "Chemical"), ("dis", "Disease")):
         for text, ents in SENTENCES:
@@ -170,7 +169,12 @@ def test_decoding_only_emits_the_datasets_types(syntax_nlp):
             doc = Doc(syntax_nlp.vocab, words=words, ents=tags)
             doc._.dataset = dataset
             docs.append(doc)
-    nlp, egs = train_mtm(syntax_nlp, list(annotate(syntax_nlp, docs)), steps=60)
+    return list(annotate(syntax_nlp, docs))
+
+
+def test_decoding_only_emits_the_datasets_types(syntax_nlp):
+    """Each tag yields only its own corpus's type."""
+    nlp, egs = train_mtm(syntax_nlp, chem_and_disease_docs(syntax_nlp), steps=60)
     ner = nlp.get_pipe("cfa_ner")
     assert ner.datasets == {"chem": ["Chemical"], "dis": ["Disease"]}
     assert ner.tag_mask("chem").tolist() == [tag in ("O", "B-Chemical", "I-Chemical") for tag in ner.tags]
@@ -178,6 +182,23 @@ def test_decoding_only_emits_the_datasets_types(syntax_nlp):
         doc = nlp(parsed(nlp, syntax_nlp, "Acute hepatitis followed the use of halothane .", dataset))
         assert {e.label_ for e in doc.ents} == {label}
     assert nlp.evaluate(egs)["seqeval_macro_f"] == 1.0
+
+
+def test_fully_shared_output_learns_from_the_tag_alone(syntax_nlp):
+    """typed = false (seed 000's DM output): one B/I/O label set for both
+    corpora, no restriction; only the tag says whether chemicals or diseases
+    are wanted, and a span takes its corpus's one type."""
+    nlp, egs = train_mtm(syntax_nlp, chem_and_disease_docs(syntax_nlp), steps=80, typed=False, restrict_loss=False)
+    ner = nlp.get_pipe("cfa_ner")
+    assert ner.tags == ["O", "B-ENTITY", "I-ENTITY"] and ner.labels == ("Chemical", "Disease")
+    assert ner.tag_mask("chem").all()
+    text = "Acute hepatitis followed the use of halothane ."
+    assert [(e.text, e.label_) for e in nlp(parsed(nlp, syntax_nlp, text, "chem")).ents] == [("halothane", "Chemical")]
+    assert [(e.text, e.label_) for e in nlp(parsed(nlp, syntax_nlp, text, "dis")).ents] == [("Acute hepatitis", "Disease")]
+    assert nlp.evaluate(egs)["seqeval_macro_f"] == 1.0
+    doc = nlp(parsed(nlp, syntax_nlp, text, "all"))
+    assert sorted((s.text, s.label_, s._.dataset) for s in doc.spans["bioner"]) == [
+        ("Acute hepatitis", "Disease", "dis"), ("halothane", "Chemical", "chem")]
 
 
 @pytest.mark.parametrize("restrict", [True, False])

@@ -42,6 +42,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CFA_MODEL)["model"]
         "dataset": None,
         "restrict_loss": True,
         "constraints": "iob2",
+        "typed": True,
         "preference": [],
         "scorer": {"@scorers": "bioner.seqeval_scorer.v1"},
     },
@@ -61,6 +62,7 @@ def make_cfa_ner(
     dataset: Optional[str],
     restrict_loss: bool,
     constraints: str,
+    typed: bool,
     preference: List[str],
     scorer: Optional[Callable],
 ) -> "CFANER":
@@ -74,12 +76,17 @@ def make_cfa_ner(
         use: "iob2", every well-formed one; "observed", only those that occur
         in the training data (seed 004's binary transition matrix, read at
         initialisation), starts and ends included.
+    typed: false = seed 000's fully shared output: one B/I/O label set
+        (every entity is ENTITY to the model) for every dataset, no dataset
+        restriction in loss or decoding; the dataset tag is the only dataset
+        signal (DM). A decoded span takes its dataset's entity type when the
+        dataset has one, else the label ENTITY.
     preference: in "all" mode, the datasets whose spans win overlaps in
         ``doc.ents``, in order; among the others, longer spans win.
     """
     return CFANER(
         nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, constraints=constraints,
-        preference=preference, scorer=scorer
+        typed=typed, preference=preference, scorer=scorer
     )
 
 
@@ -100,6 +107,8 @@ def tags_of_types(tags: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> nu
 
 
 CONSTRAINTS = ("iob2", "observed")
+# the one label of an untyped model (typed = false)
+UNTYPED = "ENTITY"
 # transitions seen in training: ((prev tag, tag) pairs, first tags, last tags)
 Observed = Optional[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[str, ...]]]
 
@@ -167,6 +176,7 @@ class CFANER(EntityPipe):
         dataset: Optional[str] = None,
         restrict_loss: bool = True,
         constraints: str = "iob2",
+        typed: bool = True,
         preference: Sequence[str] = (),
         scorer=score_seqeval,
     ):
@@ -174,6 +184,7 @@ class CFANER(EntityPipe):
         if constraints not in CONSTRAINTS:
             raise ValueError(f"[{name}] unknown constraints {constraints!r}: use one of {', '.join(CONSTRAINTS)}")
         self.constraint_kind = constraints
+        self.typed = typed
         self.preference = list(preference)
 
     @property
@@ -190,7 +201,10 @@ class CFANER(EntityPipe):
 
     @property
     def tags(self) -> List[str]:
-        return ["O"] + [f"{p}-{label}" for label in self.labels for p in ("B", "I")]
+        """The model's IOB2 tags: over the entity types, or over the one
+        label ENTITY (``typed = false``)."""
+        labels = self.labels if self.typed else (UNTYPED,)
+        return ["O"] + [f"{p}-{label}" for label in labels for p in ("B", "I")]
 
     @property
     def syntax(self) -> str:
@@ -257,8 +271,9 @@ class CFANER(EntityPipe):
 
     def tag_mask(self, dataset: Optional[str]) -> numpy.ndarray:
         """Which tags a doc of ``dataset`` may take: O and its own types' B/I
-        (all tags for a dataset the model does not know). Read-only."""
-        types = self.cfg.get("datasets", {}).get(dataset) if dataset else None
+        (all tags for a dataset the model does not know, or for an untyped
+        model). Read-only."""
+        types = self.cfg.get("datasets", {}).get(dataset) if dataset and self.typed else None
         return tags_of_types(tuple(self.tags), None if types is None else tuple(types))
 
     def annotate_batch(self, docs: List[Doc]) -> None:
@@ -320,6 +335,9 @@ class CFANER(EntityPipe):
         unary[:, ~self.tag_mask(dataset)] = -numpy.inf
         path = viterbi(unary, *(self.transition_scores(dataset) if transitions is None else transitions))
         spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
+        if not self.typed:
+            own = self.cfg.get("datasets", {}).get(dataset, [])
+            spans = [(s, e, own[0] if len(own) == 1 else UNTYPED) for s, e, _ in spans]
         return [(s, e, label) for s, e, label in spans if s < e]
 
     @staticmethod
@@ -339,7 +357,7 @@ class CFANER(EntityPipe):
                 ids.append(-1)
                 continue
             prefix, _, label = biluo.partition("-")
-            tag = "O" if biluo == "O" else ("B-" if prefix in ("B", "U") else "I-") + label
+            tag = "O" if biluo == "O" else ("B-" if prefix in ("B", "U") else "I-") + (label if self.typed else UNTYPED)
             ids.append(index.get(tag, -1))
         return numpy.asarray(ids, dtype="int32")
 
