@@ -93,3 +93,18 @@ def test_padding_does_not_leak(paper_doc_stanford, kind):
     (O2,) = model.predict(([paper_doc_stanford], [H2]))
     numpy.testing.assert_allclose(numpy.delete(O1, 0, axis=0), numpy.delete(O2, 0, axis=0), rtol=1e-6)
     assert not numpy.allclose(O1[0], O2[0])
+
+
+@pytest.mark.parametrize("kind", ["kvmn", "twa"])
+def test_tables_start_random_so_the_head_can_learn(paper_doc_stanford, kind):
+    """A zero table would give a_i = 0 for ever behind a zero-initialised
+    softmax: the head would train exactly as the plain one."""
+    model = LAYERS[kind](D1, "dep", max_context=0, rows=ROWS)
+    set_syntax_labels(model, ["amod", "root"])
+    model.initialize()
+    for name in ("W", "L"):
+        table = model.get_param(name)
+        assert table.std() == pytest.approx(1 / numpy.sqrt(D1), rel=0.5)
+    H = numpy.random.default_rng(4).normal(size=(9, D1)).astype("float32")
+    (O,) = model.predict(([paper_doc_stanford], [H]))
+    assert numpy.abs(O[:, :-D1]).min() > 0  # every attended part is non-zero

@@ -67,6 +67,9 @@ def init(model: Model, X=None, Y=None) -> Model:
     model.set_param("W_s", glorot_uniform_init(ops, (d1, d1)))
     model.set_param("W_l", glorot_uniform_init(ops, (d1, d2)))
     model.set_param("b", ops.alloc1f(d1))
+    # zeros: thinc's normal_init reads its scale from ``mean``. The label rows
+    # still learn (e_ij = W_s h_k + W_l l + b is non-zero through h_k), but they
+    # start equal; kept so that trained CFA models and their results stay valid.
     model.set_param("L", normal_init(ops, (nL, d2), mean=0.0))
     return model
 

@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc
-from thinc.api import Model, normal_init
+from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
 from .cfa import context_arrays
@@ -37,11 +37,16 @@ def memory_layer(name: str, forward: Callable, width: Optional[int], syntax: str
 
 
 def init(model: Model, X=None, Y=None) -> Model:
+    """Both tables random, N(0, 1/d1) (h_i . k_ij starts near unit scale).
+    Not zero: with a zero table the attended vector is 0, the output layer's
+    weights on it get no gradient from a zero-initialised softmax, and the
+    table then never learns: the head would stay the plain one."""
     if not model.has_dim("nL"):
         model.set_dim("nL", len(model.attrs["labels"]) + 1)
     d1 = model.get_dim("nI")
-    model.set_param("W", normal_init(model.ops, (model.get_dim("nW"), d1), mean=0.0))
-    model.set_param("L", normal_init(model.ops, (model.get_dim("nL"), d1), mean=0.0))
+    for name, rows in (("W", model.get_dim("nW")), ("L", model.get_dim("nL"))):
+        table = numpy.random.normal(scale=1.0 / numpy.sqrt(d1), size=(rows, d1)).astype("float32")
+        model.set_param(name, model.ops.asarray_f(table))
     return model
 
 
