@@ -21,19 +21,46 @@ from thinc.types import Floats2d, Floats3d
 from .cfa import context_arrays
 
 
-def memory_layer(name: str, forward: Callable, width: Optional[int], syntax: str, max_context: int,
+Read = Callable[[Model, Floats2d, numpy.ndarray, numpy.ndarray, numpy.ndarray], Tuple[Floats2d, Callable]]
+
+
+def memory_layer(name: str, read: Read, width: Optional[int], syntax: str, max_context: int,
                  rows: int, parts: int) -> Model:
     """A layer with a context-word table W (rows x d1) and a label table L
-    (labels + 1 x d1) whose output joins ``parts`` vectors of width d1 per
-    token (the attended ones and h_i). width: d1 (None: set at initialisation)."""
+    (labels + 1 x d1). ``read(model, H, words, labels, mask)`` gives the
+    attended vectors A ((parts - 1) * d1 per token) and their backward pass
+    (dA -> dH, adding the tables' gradients); the layer outputs o_i = [A_i ; h_i].
+    width: d1 (None: set at initialisation)."""
     return Model(
         name,
-        forward,
+        memory_forward(read),
         init=init,
         dims={"nI": width, "nO": parts * width if width else None, "nL": None, "nW": rows},
         params={"W": None, "L": None},
         attrs={"syntax": syntax, "max_context": max_context, "labels": [], "parts": parts},
     )
+
+
+def memory_forward(read: Read) -> Callable:
+    def forward(model: Model, inputs: Tuple[List[Doc], List[Floats2d]], is_train: bool):
+        docs, Hs = inputs
+        ops, parts = model.ops, model.attrs["parts"]
+        d1, lengths = model.get_param("W").shape[1], [len(h) for h in Hs]
+        if not sum(lengths):
+            return [ops.alloc2f(0, parts * d1) for _ in Hs], lambda dO: (docs, [ops.alloc2f(0, d1) for _ in Hs])
+        H = ops.flatten(Hs)
+        words, labels, mask = (ops.asarray(a) for a in context_ids(model, docs))
+        A, backprop_read = read(model, H, words, labels, mask)
+        O = ops.xp.concatenate([A, H], axis=1)
+
+        def backprop(dOs: List[Floats2d]) -> Tuple[List[Doc], List[Floats2d]]:
+            dO = ops.flatten(dOs)
+            dH = backprop_read(dO[:, :-d1]) + dO[:, -d1:]
+            return docs, ops.unflatten(dH, lengths)
+
+        return ops.unflatten(O, lengths), backprop
+
+    return forward
 
 
 def init(model: Model, X=None, Y=None) -> Model:

@@ -17,37 +17,30 @@ how ``a_i`` is made. The backward pass is written out by hand.
 """
 from typing import Callable, List, Optional, Tuple
 
+import numpy
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .context_memory import attend, context_ids, memory_layer, scatter_rows
-
-InT = Tuple[List[Doc], List[Floats2d]]
+from .context_memory import attend, memory_layer, scatter_rows
 
 
-def KeyValueMemory(width: Optional[int], syntax: str, max_context: int, rows: int = 20000) -> Model[InT, List[Floats2d]]:
+def KeyValueMemory(width: Optional[int], syntax: str, max_context: int,
+                   rows: int = 20000) -> Model[Tuple[List[Doc], List[Floats2d]], List[Floats2d]]:
     """width: d1, the encoder width (None: set at initialisation); rows: buckets of the context-word table."""
-    return memory_layer("kvmn_attention", forward, width, syntax, max_context, rows, parts=2)
+    return memory_layer("kvmn_attention", read, width, syntax, max_context, rows, parts=2)
 
 
-def forward(model: Model, inputs: InT, is_train: bool) -> Tuple[List[Floats2d], Callable]:
-    docs, Hs = inputs
-    ops, xp = model.ops, model.ops.xp
+def read(model: Model, H: Floats2d, words: numpy.ndarray, labels: numpy.ndarray,
+         mask: numpy.ndarray) -> Tuple[Floats2d, Callable]:
+    """a_i for every token: the label embeddings weighed by the context words'."""
     W, L = model.get_param("W"), model.get_param("L")
-    d1, lengths = W.shape[1], [len(h) for h in Hs]
-    if not sum(lengths):
-        return [ops.alloc2f(0, 2 * d1) for _ in Hs], lambda dO: (docs, [ops.alloc2f(0, d1) for _ in Hs])
-    H = ops.flatten(Hs)
-    words, labels, mask = (ops.asarray(a) for a in context_ids(model, docs))
-    a, backprop_attend = attend(ops, H, W[words], L[labels], mask)
-    O = xp.concatenate([a, H], axis=1)
+    a, backprop_attend = attend(model.ops, H, W[words], L[labels], mask)
 
-    def backprop(dOs: List[Floats2d]) -> Tuple[List[Doc], List[Floats2d]]:
-        dO = ops.flatten(dOs)
-        dH, dK, dV = backprop_attend(dO[:, :d1])
-        model.inc_grad("W", scatter_rows(ops, W.shape, words, dK))
-        model.inc_grad("L", scatter_rows(ops, L.shape, labels, dV))
-        return docs, ops.unflatten(dH + dO[:, d1:], lengths)
+    def backprop(d_a: Floats2d) -> Floats2d:
+        dH, dK, dV = backprop_attend(d_a)
+        model.inc_grad("W", scatter_rows(model.ops, W.shape, words, dK))
+        model.inc_grad("L", scatter_rows(model.ops, L.shape, labels, dV))
+        return dH
 
-    return ops.unflatten(O, lengths), backprop
+    return a, backprop

@@ -14,40 +14,34 @@ the encoder's h_k). The backward pass is written out by hand.
 """
 from typing import Callable, List, Optional, Tuple
 
+import numpy
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .context_memory import attend, context_ids, memory_layer, scatter_rows
-
-InT = Tuple[List[Doc], List[Floats2d]]
+from .context_memory import attend, memory_layer, scatter_rows
 
 
-def TwoWayAttention(width: Optional[int], syntax: str, max_context: int, rows: int = 20000) -> Model[InT, List[Floats2d]]:
+def TwoWayAttention(width: Optional[int], syntax: str, max_context: int,
+                    rows: int = 20000) -> Model[Tuple[List[Doc], List[Floats2d]], List[Floats2d]]:
     """width: d1, the encoder width (None: set at initialisation); rows: buckets of the context-word table."""
-    return memory_layer("twa_attention", forward, width, syntax, max_context, rows, parts=3)
+    return memory_layer("twa_attention", read, width, syntax, max_context, rows, parts=3)
 
 
-def forward(model: Model, inputs: InT, is_train: bool) -> Tuple[List[Floats2d], Callable]:
-    docs, Hs = inputs
-    ops, xp = model.ops, model.ops.xp
+def read(model: Model, H: Floats2d, words: numpy.ndarray, labels: numpy.ndarray,
+         mask: numpy.ndarray) -> Tuple[Floats2d, Callable]:
+    """[o^c_i ; o^g_i] for every token: each table attended over by itself."""
     W, L = model.get_param("W"), model.get_param("L")
-    d1, lengths = W.shape[1], [len(h) for h in Hs]
-    if not sum(lengths):
-        return [ops.alloc2f(0, 3 * d1) for _ in Hs], lambda dO: (docs, [ops.alloc2f(0, d1) for _ in Hs])
-    H = ops.flatten(Hs)
-    words, labels, mask = (ops.asarray(a) for a in context_ids(model, docs))
+    d1 = W.shape[1]
     C, G = W[words], L[labels]
-    o_c, backprop_words = attend(ops, H, C, C, mask)
-    o_g, backprop_labels = attend(ops, H, G, G, mask)
-    O = xp.concatenate([o_c, o_g, H], axis=1)
+    o_c, backprop_words = attend(model.ops, H, C, C, mask)
+    o_g, backprop_labels = attend(model.ops, H, G, G, mask)
 
-    def backprop(dOs: List[Floats2d]) -> Tuple[List[Doc], List[Floats2d]]:
-        dO = ops.flatten(dOs)
-        dH_c, dK_c, dV_c = backprop_words(dO[:, :d1])
-        dH_g, dK_g, dV_g = backprop_labels(dO[:, d1:2 * d1])
-        model.inc_grad("W", scatter_rows(ops, W.shape, words, dK_c + dV_c))
-        model.inc_grad("L", scatter_rows(ops, L.shape, labels, dK_g + dV_g))
-        return docs, ops.unflatten(dH_c + dH_g + dO[:, 2 * d1:], lengths)
+    def backprop(d_o: Floats2d) -> Floats2d:
+        dH_c, dK_c, dV_c = backprop_words(d_o[:, :d1])
+        dH_g, dK_g, dV_g = backprop_labels(d_o[:, d1:])
+        model.inc_grad("W", scatter_rows(model.ops, W.shape, words, dK_c + dV_c))
+        model.inc_grad("L", scatter_rows(model.ops, L.shape, labels, dK_g + dV_g))
+        return dH_c + dH_g
 
-    return ops.unflatten(O, lengths), backprop
+    return model.ops.xp.concatenate([o_c, o_g], axis=1), backprop
