@@ -60,7 +60,17 @@ SYSTEMS = {  # in the order a spent budget drops them last to first
     "grid-bilstm": ("configs/grid_bilstm.cfg", {}, {}),
     "stm-crf": ("configs/stm_crf.cfg", {"paths.vectors": "vectors"}, {}),
     "cfa-bilstm": ("configs/cfa_bilstm.cfg", {}, {}),
+    # the baselines of seeds 000, 001 and 004 (hand-written layers that must run on cupy too);
+    # the multi-task models train on the slice and a copy of it under a second dataset name
+    "cfa-bilstm-twa": ("configs/cfa_bilstm.cfg", {}, {"components.cfa_ner.model.attention": "twa"}),
+    "window-cnn": ("configs/window_cnn.cfg", {"paths.vectors": "vectors"}, {}),
+    "cs-mtm": ("configs/mtm_crf.cfg", {"paths.vectors": "vectors", "bioner.corpus_dir": "multi"},
+               {"bioner.sharing": "cross", "bioner.dev_limit": 0}),
+    "adv-mtm": ("configs/mtm_crf.cfg", {"paths.vectors": "vectors", "bioner.corpus_dir": "multi"},
+                {"bioner.sharing": "adversarial", "bioner.dev_limit": 0}),
 }
+# the second dataset name of the multi-task systems' copy of the slice
+COPY_SUFFIX = "-copy"
 
 
 def log(message: str) -> None:
@@ -106,6 +116,24 @@ def slice_corpus(args, data: Path) -> dict:
             sys.exit(f"error: converting {source / tsv} failed:\n{out['output_tail']}")
         counts[split] = limit
     return counts
+
+
+def two_datasets(data: Path, multi: Path, dataset: str) -> None:
+    """multi/DATASET/{train,dev}.spacy: the slice as it is, and again as
+    DATASET-copy (each doc's dataset renamed), the layout bioner.MultiCorpus.v1 reads."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    import bioner_spacy  # noqa: F401  (registers doc._.dataset)
+
+    vocab = spacy.blank("en").vocab
+    for split in ("train", "dev"):
+        docs = list(DocBin(store_user_data=True).from_disk(data / f"{split}.spacy").get_docs(vocab))
+        for name in (dataset, dataset + COPY_SUFFIX):
+            for doc in docs:
+                doc._.dataset = name
+            (multi / name).mkdir(parents=True, exist_ok=True)
+            DocBin(docs=docs, store_user_data=True).to_disk(multi / name / f"{split}.spacy")
 
 
 def sentences(path: Path):
@@ -182,6 +210,7 @@ def prepare(args) -> None:
     with atomic_path(output, directory=True) as folder:
         log(f"slices of {args.dataset}: {args.train_docs} train, {args.dev_docs} dev sentences")
         counts = slice_corpus(args, folder / "data")
+        two_datasets(folder / "data", folder / "multi", args.dataset)
         texts = sentences(folder / "data" / "train.spacy")
         log("tiny BERT (WordPiece vocabulary from the train slice)")
         build_tiny_bert(folder / "tiny_bert", texts)
@@ -236,6 +265,9 @@ def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, time
         command += [f"--{key}", prepared / relative]
     for key, value in overrides.items():
         command += [f"--{key}", value]
+    if config == "configs/mtm_crf.cfg":
+        dataset = json.loads((prepared / MANIFEST).read_text())["dataset"]
+        command += ["--bioner.datasets", json.dumps([dataset, dataset + COPY_SUFFIX])]
     result = run(command, timeout)
     model = output / "model-last"
     if result["rc"] == 0:
