@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .corpus.brat import AlignmentReport, brat_to_docs
-from .corpus.iob import dataset_name, iob_to_docs
+from .corpus.iob import dataset_name, iob_to_docs, pos_to_docs
 from .corpus.readers import read_docbin, without_entities
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
@@ -105,6 +105,22 @@ def convert_iob(
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     typer.echo(f"{input_path} -> {output}: {n} sentences of {dataset}")
+
+
+@convert_app.command("pos")
+def convert_pos(
+    input_path: Path = typer.Argument(..., help="Part-of-speech file (TOKEN<TAB>POS), e.g. GENIA-pos"),
+    output: Path = typer.Argument(..., help="Output .spacy file"),
+    limit: int = typer.Option(0, help="Keep only the first N sentences (0 = all)"),
+):
+    """One doc per sentence with token.tag_ set: training data for the
+    auxiliary POS tagger of seed 004's dependent multi-task model."""
+    try:
+        docs = list(pos_to_docs(spacy.blank("en").vocab, input_path, limit=limit))
+        n = write_docbin(docs, output, desc=f"read {input_path.name}")
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"{input_path} -> {output}: {n} sentences")
 
 
 @convert_app.command("brat")

@@ -1,10 +1,10 @@
 """Reader for two-column IOB/IOB2 files (``TOKEN<TAB>TAG``, blank line between
 sentences, ``-DOCSTART-`` lines as document breaks), the format of the
-MTL-Bioinformatics-2016 corpora."""
+MTL-Bioinformatics-2016 corpora, and for its part-of-speech file (GENIA-pos)."""
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -22,23 +22,16 @@ class IOBSentence:
     line: int  # 1-based line number of the sentence's first token
 
 
-def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSentence]:
-    """Yield the sentences of an IOB file, validating every line.
-
-    scheme: "IOB2" (every entity starts with B-; an I-X that does not continue
-    an X entity is an error) or "IOB1" (an I-X that opens an entity is read as
-    B-X). Tokens and tags are separated by one tab or one space, the same one
-    throughout the file.
-    """
-    if scheme not in ("IOB1", "IOB2"):
-        raise ValueError(f"Unknown IOB scheme {scheme!r}: use 'IOB1' or 'IOB2'")
+def read_columns(path: Union[str, Path]) -> Iterator[List[Tuple[str, str, int]]]:
+    """Yield the sentences of a two-column file (``TOKEN<TAB>LABEL``, blank
+    lines between sentences, ``-DOCSTART-`` lines as breaks) as lists of
+    (token, label, 1-based line number), validating the format of every line:
+    UTF-8, one separator (a tab, or a space) throughout, two columns, nothing empty."""
     path = require_exists(path)
     if path.is_dir():
-        raise CorpusFormatError(path, "is a directory, expected an IOB file")
+        raise CorpusFormatError(path, "is a directory, expected a two-column file")
     separator: Optional[str] = None
-    words: List[str] = []
-    tags: List[str] = []
-    start = 0
+    rows: List[Tuple[str, str, int]] = []
     n_sentences = 0
     with path.open("rb") as stream:
         for line_no, raw in enumerate(stream, start=1):
@@ -49,10 +42,10 @@ def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSenten
                     path, f"not valid UTF-8 ({err.reason} at byte {err.start})", line_no
                 ) from None
             if not line.strip() or line.split()[0] == DOCSTART:
-                if words:
+                if rows:
                     n_sentences += 1
-                    yield IOBSentence(words, tags, start)
-                words, tags = [], []
+                    yield rows
+                rows = []
                 continue
             if separator is None:
                 separator = "\t" if "\t" in line else " "
@@ -75,6 +68,28 @@ def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSenten
                 raise CorpusFormatError(path, "empty token", line_no)
             if not tag:
                 raise CorpusFormatError(path, "empty tag", line_no)
+            rows.append((word, tag, line_no))
+    if rows:
+        n_sentences += 1
+        yield rows
+    if n_sentences == 0:
+        raise CorpusFormatError(path, "no sentences: the file is empty")
+
+
+def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSentence]:
+    """Yield the sentences of an IOB file, validating every line.
+
+    scheme: "IOB2" (every entity starts with B-; an I-X that does not continue
+    an X entity is an error) or "IOB1" (an I-X that opens an entity is read as
+    B-X). Tokens and tags are separated by one tab or one space, the same one
+    throughout the file.
+    """
+    if scheme not in ("IOB1", "IOB2"):
+        raise ValueError(f"Unknown IOB scheme {scheme!r}: use 'IOB1' or 'IOB2'")
+    for rows in read_columns(path):
+        words: List[str] = []
+        tags: List[str] = []
+        for word, tag, line_no in rows:
             if not TAG_PATTERN.match(tag):
                 raise CorpusFormatError(path, f"tag {tag!r} is not O, B-TYPE or I-TYPE", line_no)
             if tag.startswith("I-"):
@@ -87,15 +102,22 @@ def read_iob(path: Union[str, Path], scheme: str = "IOB2") -> Iterator[IOBSenten
                             line_no,
                         )
                     tag = "B-" + tag[2:]
-            if not words:
-                start = line_no
             words.append(word)
             tags.append(tag)
-    if words:
-        n_sentences += 1
-        yield IOBSentence(words, tags, start)
-    if n_sentences == 0:
-        raise CorpusFormatError(path, "no sentences: the file is empty")
+        yield IOBSentence(words, tags, rows[0][2])
+
+
+def pos_to_docs(vocab: Vocab, path: Union[str, Path], limit: int = 0) -> Iterator[Doc]:
+    """One Doc per sentence of a ``TOKEN<TAB>POS`` file (GENIA-pos), with
+    ``token.tag_`` set: the training data of a part-of-speech tagger.
+
+    limit: stop after this many sentences (0 = all).
+    """
+    for i, rows in enumerate(read_columns(path)):
+        if limit and i >= limit:
+            break
+        words = [word for word, _, _ in rows]
+        yield Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False], tags=[tag for _, tag, _ in rows])
 
 
 def iob_to_docs(
