@@ -5,10 +5,11 @@ import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
+from spacy.vectors import Vectors
 from spacy.training import Example
 
 from bioner_spacy.corpus.readers import without_entities
-from bioner_spacy.ml.encoders.window_cnn import WindowCNN, filters_at
+from bioner_spacy.ml.encoders.window_cnn import WindowCNN, filters_at, frozen_vectors
 from bioner_spacy.pipeline.cfa_ner import constraints_of, observed_transitions
 
 from .gradients import numeric_gradient
@@ -68,6 +69,16 @@ def test_window_cnn_reads_frozen_vectors_and_sees_three_words_each_side():
     near = nlp.make_doc("aspirin reduced the lithium of the patients")
     numpy.testing.assert_allclose(model.predict([far])[0][0], H[0], rtol=1e-6)
     assert not numpy.allclose(model.predict([near])[0][0], H[0])
+
+
+def test_vectors_are_read_by_their_own_attribute():
+    """Vectors built on LOWER (as the domain floret vectors are): "Aspirin"
+    reads the row of "aspirin", as spaCy's StaticVectors would."""
+    nlp = spacy.blank("en")
+    rows = numpy.arange(8, dtype="float32").reshape(2, 4)
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=rows, keys=["aspirin", "fever"], attr="LOWER")
+    (H,), _ = frozen_vectors()([nlp.make_doc("Aspirin FEVER")], False)
+    numpy.testing.assert_array_equal(H, rows)
 
 
 def test_window_cnn_needs_vectors():

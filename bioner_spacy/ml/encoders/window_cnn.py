@@ -33,8 +33,12 @@ def vectors_forward(model: Model, docs: List[Doc], is_train: bool):
     if docs and docs[0].vocab.vectors.shape[0] == 0:
         raise ValueError("bioner.WindowCNN.v1 reads static word vectors, and the vocab has none: set [initialize] "
                          "vectors (paths.vectors; `spacy project run vectors` builds pretraining/vectors)")
-    out = [model.ops.asarray2f(doc.vocab.vectors.get_batch([t.text for t in doc])) if len(doc)
-           else model.ops.alloc2f(0, doc.vocab.vectors.shape[1]) for doc in docs]
+    out = []
+    for doc in docs:
+        vectors = doc.vocab.vectors
+        # keyed by the attribute the vectors were built on (LOWER for ours), as spaCy's StaticVectors
+        keys = [int(key) for key in doc.to_array(vectors.attr)] if len(doc) else []
+        out.append(model.ops.asarray2f(vectors.get_batch(keys)) if keys else model.ops.alloc2f(0, vectors.shape[1]))
     return out, lambda d_out: []
 
 
