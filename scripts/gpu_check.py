@@ -51,7 +51,11 @@ DEVICE_PYTHON = "3.12"
 DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
                     "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 CARRY_LIMIT_MB = 60  # the device call carries at most 64 MiB, the repository included
-# name -> (config, overrides naming files of the prepared folder, other overrides)
+# name -> (config, overrides naming files of the prepared folder, other overrides; "{dataset}"
+# in a value stands for the prepared slice's dataset)
+# the second dataset name of the multi-task systems' copy of the slice
+COPY_SUFFIX = "-copy"
+TWO_DATASETS = json.dumps(["{dataset}", "{dataset}" + COPY_SUFFIX])
 SYSTEMS = {  # in the order a spent budget drops them last to first
     "cfa-bilstm-vectors": ("configs/cfa_bilstm_vectors.cfg", {"paths.vectors": "vectors"}, {}),
     "cfa-trf-tiny": ("configs/cfa_trf.cfg", {"components.transformer.model.name": "tiny_bert"}, {}),
@@ -65,12 +69,10 @@ SYSTEMS = {  # in the order a spent budget drops them last to first
     "cfa-bilstm-twa": ("configs/cfa_bilstm.cfg", {}, {"components.cfa_ner.model.attention": "twa"}),
     "window-cnn": ("configs/window_cnn.cfg", {"paths.vectors": "vectors"}, {}),
     "cs-mtm": ("configs/mtm_crf.cfg", {"paths.vectors": "vectors", "bioner.corpus_dir": "multi"},
-               {"bioner.sharing": "cross", "bioner.dev_limit": 0}),
+               {"bioner.sharing": "cross", "bioner.dev_limit": 0, "bioner.datasets": TWO_DATASETS}),
     "adv-mtm": ("configs/mtm_crf.cfg", {"paths.vectors": "vectors", "bioner.corpus_dir": "multi"},
-                {"bioner.sharing": "adversarial", "bioner.dev_limit": 0}),
+                {"bioner.sharing": "adversarial", "bioner.dev_limit": 0, "bioner.datasets": TWO_DATASETS}),
 }
-# the second dataset name of the multi-task systems' copy of the slice
-COPY_SUFFIX = "-copy"
 
 
 def log(message: str) -> None:
@@ -263,11 +265,9 @@ def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, time
                "--training.max_steps", steps, "--training.eval_frequency", steps, "--gpu-id", gpu_id]
     for key, relative in paths.items():
         command += [f"--{key}", prepared / relative]
+    dataset = json.loads((prepared / MANIFEST).read_text())["dataset"]
     for key, value in overrides.items():
-        command += [f"--{key}", value]
-    if config == "configs/mtm_crf.cfg":
-        dataset = json.loads((prepared / MANIFEST).read_text())["dataset"]
-        command += ["--bioner.datasets", json.dumps([dataset, dataset + COPY_SUFFIX])]
+        command += [f"--{key}", str(value).replace("{dataset}", dataset)]
     result = run(command, timeout)
     model = output / "model-last"
     if result["rc"] == 0:

@@ -60,6 +60,10 @@ class Group:
     # corpus, instead of one run over all the group's corpora
     aux: Dict[str, List[str]] = field(default_factory=dict)
 
+    def corpora(self) -> List[str]:
+        """The group's corpora and their auxiliaries."""
+        return list(self.datasets) + [a for aux in self.aux.values() for a in aux]
+
 
 @dataclass
 class Matrix:
@@ -91,7 +95,7 @@ class Matrix:
 
     def datasets(self) -> List[str]:
         """Every corpus the matrix reads, in a stable order."""
-        names = {d for g in self.groups for d in g.datasets} | {a for g in self.groups for aux in g.aux.values() for a in aux}
+        names = {d for g in self.groups for d in g.corpora()}
         if self.reduced:
             names |= set(self.reduced["datasets"]) | set(self.reduced.get("aux", []))
         if self.speed:
@@ -206,8 +210,7 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for d in matrix.datasets():
         if d not in ALL_DATASETS:
             fail(path, f"unknown dataset {d!r}")
-    for d in [d for g in groups for d in g.datasets] + [a for g in groups for aux in g.aux.values() for a in aux] + \
-            list((matrix.reduced or {}).get("datasets", [])):
+    for d in [d for g in groups for d in g.corpora()] + list((matrix.reduced or {}).get("datasets", [])):
         if d not in ALL_DATASETS:
             fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
     for f in (matrix.reduced or {}).get("fractions", []):

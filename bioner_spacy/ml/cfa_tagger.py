@@ -9,20 +9,17 @@ from typing import List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Model, Softmax_v2, chain, with_array
+from thinc.api import Model, chain, with_array
 from thinc.types import Floats2d
 
 from ..syntax.context import SYNTAX_TYPES
 from .attention.cfa import CombinedFeatureAttention, set_width
 from .attention.kvmn import KeyValueMemory
 from .attention.twa import TwoWayAttention
-from .output.crf import CRF
+from .output.layers import output_layers
 
 # the syntax setting of the plain head: no attention, o_i = h_i
 NO_SYNTAX = "none"
-# the output layers: per-token softmax (decoded by constrained Viterbi over its
-# log-probabilities), or tag scores with a linear-chain CRF over them
-OUTPUTS = ("softmax", "crf")
 # how a token attends over its syntactic context: CFA (seed 000), or its baselines
 # KVMN (BioKMNER) and two-way attention
 ATTENTIONS = ("cfa", "kvmn", "twa")
@@ -37,15 +34,6 @@ def attention_layer(attention: str, width: Optional[int], label_width: Optional[
     if attention == "twa":
         return TwoWayAttention(width, syntax, max_context)
     raise ValueError(f"Unknown attention {attention!r}: use one of {', '.join(ATTENTIONS)}")
-
-
-def output_layers(output: str, nO: Optional[int], nI: Optional[int]) -> Tuple[Model, Optional[Model]]:
-    """The per-token layer giving each tag's score, and the CRF (or None)."""
-    if output == "softmax":
-        return Softmax_v2(nO, nI), None
-    if output == "crf":
-        return Linear(nO, nI), CRF(nO)
-    raise ValueError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}")
 
 
 def with_output(encoder: Model, output: str, nO: Optional[int], nI: Optional[int]) -> Model:

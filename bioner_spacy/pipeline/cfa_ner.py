@@ -1,7 +1,7 @@
 """The ``cfa_ner`` component: a token tagger over the CFA architecture that
 writes ``doc.ents``. A thin class over its Thinc model, in the manner of
 spaCy's own tagger."""
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -231,8 +231,9 @@ class CFANER(EntityPipe):
             set_syntax_labels(attention, syntax_labels)
         self.check_model_datasets()
         if self.constraint_kind == "observed":
-            index = {tag: i for i, tag in enumerate(self.tags)}
-            sequences = [[self.tags[t] for t in self.gold_tag_ids(eg, index) if t >= 0] for eg in get_examples()]
+            tags = self.tags
+            index = {tag: i for i, tag in enumerate(tags)}
+            sequences = [[tags[t] for t in self.gold_tag_ids(eg, index) if t >= 0] for eg in get_examples()]
             pairs, starts, ends = observed_transitions(sequences)
             self.cfg["observed_transitions"] = {"pairs": [list(p) for p in pairs], "starts": list(starts), "ends": list(ends)}
         for name in self.model.ref_names:
@@ -251,9 +252,10 @@ class CFANER(EntityPipe):
                 f"examples' doc._.dataset values are {sorted(self.cfg['datasets'])}: make the model's datasets "
                 f"(e.g. ${{bioner.datasets}}) the corpora it trains on")
 
-    @property
+    @cached_property
     def uses_crf(self) -> bool:
-        """Whether the output is tag scores with a CRF (``output = "crf"``)."""
+        """Whether the output is tag scores with a CRF (``output = "crf"``);
+        the model's layers are fixed once built, so this is read once."""
         return any(name.partition(":")[0] == "crf" for name in self.model.ref_names)
 
     def crf_of(self, dataset: Optional[str]) -> Optional[Model]:

@@ -21,6 +21,7 @@ from thinc.api import Model, glorot_uniform_init, normal_init
 from thinc.types import Floats2d
 
 from ...syntax.context import syntax_context
+from .dot_product import attend
 
 InT = Tuple[List[Doc], List[Floats2d]]
 OutT = List[Floats2d]
@@ -121,21 +122,15 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     P = H @ W_s.T  # (N, d1): W_s h_k for every token k
     Q = L @ W_l.T  # (nL, d1): W_l l for every label
     E = P[index] + Q[label] + b  # (N, m, d1): e_ij
-    scores = xp.matmul(E, H[:, :, None])[:, :, 0] * scale  # h_i . e_ij / sqrt(d1)
-    scores = xp.where(mask, scores, -1e9)
-    A = ops.softmax(scores, axis=1) * mask  # a_ij
-    attended = xp.matmul(A[:, None, :], E)[:, 0, :]  # a_i = sum_j a_ij e_ij
+    # a_ij = softmax_j(h_i . e_ij / sqrt(d1)), a_i = sum_j a_ij e_ij: e_ij is key and value
+    attended, backprop_attend = attend(ops, H, E, E, mask, scale)
     O = xp.concatenate([attended, H], axis=1)  # o_i = [a_i ; h_i]
 
     def backprop(dOs: OutT) -> Tuple[List[Doc], List[Floats2d]]:
         dO = ops.flatten(dOs)
-        d_att, dH = dO[:, :d1], dO[:, d1:].copy()
-        dE = A[:, :, None] * d_att[:, None, :]
-        dA = xp.matmul(E, d_att[:, :, None])[:, :, 0]
-        dS = A * (dA - (A * dA).sum(axis=1, keepdims=True)) * scale
-        dH += xp.matmul(dS[:, None, :], E)[:, 0, :]
-        dE += dS[:, :, None] * H[:, None, :]
-        dE2 = dE.reshape((N * m, d1))
+        dH_attend, dK, dV = backprop_attend(dO[:, :d1])
+        dH = dO[:, d1:] + dH_attend
+        dE2 = (dV + dK).reshape((N * m, d1))
         dP = ops.alloc2f(N, d1)
         ops.scatter_add(dP, index.ravel(), dE2)
         dQ = ops.alloc2f(L.shape[0], d1)

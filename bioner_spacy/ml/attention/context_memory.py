@@ -1,22 +1,20 @@
 """What the baselines of seed 000 that attend over syntax share (KVMN and
 two-way attention, ``kvmn.py`` and ``twa.py``): learned embeddings of the
 context words and of their syntactic labels, looked up per (token, context
-slot), and one dot-product attention step with its backward pass.
+slot; the attention step itself is ``dot_product.attend``.
 
 Unlike CFA, whose context vectors are built from the encoder's own outputs
 h_k, these baselines embed the context words in a table of their own,
 randomly initialised (seed 000, Introduction: "the embeddings of syntactic
 information are only randomly initialized"). Context words are hashed by
 their NORM into ``rows`` buckets; labels get one row each (row 0: unseen).
-
-    attend(h_i, K_i, V_i):  p_ij = softmax_j(h_i . k_ij),  out_i = sum_j p_ij v_ij
 """
 from typing import Callable, List, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc
 from thinc.api import Model
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d
 
 from .cfa import context_arrays
 
@@ -88,25 +86,6 @@ def context_ids(model: Model, docs: List[Doc]) -> Tuple[numpy.ndarray, numpy.nda
     context word, its label row, and the mask of real entries."""
     index, label, mask = context_arrays(model, docs)
     return word_rows(docs, model.get_dim("nW"))[index], label, mask
-
-
-def attend(ops, H: Floats2d, K: Floats3d, V: Floats3d, mask) -> Tuple[Floats2d, Callable]:
-    """out_i = sum_j softmax_j(h_i . k_ij) v_ij over the masked slots; the
-    backward pass maps d out to (dH, dK, dV)."""
-    xp = ops.xp
-    scores = xp.where(mask, xp.matmul(K, H[:, :, None])[:, :, 0], -1e9)
-    P = ops.softmax(scores, axis=1) * mask
-    out = xp.matmul(P[:, None, :], V)[:, 0, :]
-
-    def backprop(d_out: Floats2d) -> Tuple[Floats2d, Floats3d, Floats3d]:
-        dV = P[:, :, None] * d_out[:, None, :]
-        dP = xp.matmul(V, d_out[:, :, None])[:, :, 0]
-        dS = P * (dP - (P * dP).sum(axis=1, keepdims=True))
-        dH = xp.matmul(dS[:, None, :], K)[:, 0, :]
-        dK = dS[:, :, None] * H[:, None, :]
-        return dH, dK, dV
-
-    return out, backprop
 
 
 def scatter_rows(ops, table_shape, ids, d_rows):

@@ -22,7 +22,8 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .context_memory import attend, memory_layer, scatter_rows
+from .context_memory import memory_layer, scatter_rows
+from .dot_product import attend
 
 
 def KeyValueMemory(width: Optional[int], syntax: str, max_context: int,

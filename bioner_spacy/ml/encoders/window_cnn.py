@@ -57,24 +57,23 @@ def grams_of(model: Model, X: Floats2d) -> Floats2d:
 
 
 def positions_init(model: Model, X=None, Y=None) -> Model:
-    sample = grams_of(model, X).reshape((-1, model.attrs["width"] * (X.shape[1] // (2 * model.attrs["n"] + 1))))
-    model.layers[0].initialize(X=sample[:8] if len(sample) else None)
+    grams = grams_of(model, X)
+    model.layers[0].initialize(X=grams.reshape((-1, grams.shape[2]))[:8] if len(grams) else None)
     return model
 
 
 def positions_forward(model: Model, X: Floats2d, is_train: bool):
-    n, width = model.attrs["n"], model.attrs["width"]
-    d = X.shape[1] // (2 * n + 1)
-    positions = 2 * n + 2 - width
     grams = grams_of(model, X)
-    Z, backprop_filters = model.layers[0](grams.reshape((-1, width * d)), is_train)
-    Y = Z.reshape((X.shape[0], positions * Z.shape[1]))
+    tokens, positions, gram_width = grams.shape
+    Z, backprop_filters = model.layers[0](grams.reshape((-1, gram_width)), is_train)
+    Y = Z.reshape((tokens, positions * Z.shape[1]))
 
     def backprop(dY: Floats2d) -> Floats2d:
-        d_flat = backprop_filters(dY.reshape(Z.shape)).reshape(grams.shape)
+        d_grams = backprop_filters(dY.reshape(Z.shape)).reshape(grams.shape)
+        d = gram_width // model.attrs["width"]
         dX = model.ops.alloc2f(*X.shape)
         for p in range(positions):
-            dX[:, p * d:(p + width) * d] += d_flat[:, p]
+            dX[:, p * d:p * d + gram_width] += d_grams[:, p]
         return dX
 
     return Y, backprop

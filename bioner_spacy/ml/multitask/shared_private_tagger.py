@@ -28,10 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from spacy.ml.models.tok2vec import BiLSTMEncoder
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Model, Softmax_v2, chain, noop
+from thinc.api import Model, Softmax_v2, chain, noop
 from thinc.types import Floats2d
 
-from ..output.crf import CRF
+from ..output.layers import output_layers
 from .cross_sharing import GatedInteraction
 from .shared_private import GradientReversal, difference_loss
 
@@ -73,8 +73,6 @@ def build_shared_private_tagger(
     datasets = list(datasets)
     if sharing not in SHARING:
         raise ValueError(f"Unknown sharing {sharing!r}: use one of {', '.join(SHARING)}")
-    if output not in ("crf", "softmax"):
-        raise ValueError(f"Unknown output {output!r}: use 'crf' or 'softmax'")
     if not datasets or len(set(datasets)) != len(datasets) or not all(isinstance(d, str) for d in datasets):
         raise ValueError(f"bioner.SharedPrivateTagger.v1: datasets must be distinct names, got {datasets!r}")
     if sharing == "cross" and len(datasets) != 2:
@@ -95,10 +93,9 @@ def build_shared_private_tagger(
         refs["discriminator"] = chain(GradientReversal(1.0), Softmax_v2(len(datasets), width))
     v_width = width if sharing == "full" else 2 * width
     for d in datasets:
-        if output == "crf":
-            refs[f"output_layer:{d}"], refs[f"crf:{d}"] = Linear(nO, v_width), CRF(nO)
-        else:
-            refs[f"output_layer:{d}"] = Softmax_v2(nO, v_width)
+        refs[f"output_layer:{d}"], crf = output_layers(output, nO, v_width)
+        if crf is not None:
+            refs[f"crf:{d}"] = crf
     return Model(
         "shared_private_tagger",
         forward,
@@ -151,6 +148,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     sharing, datasets, width = model.attrs["sharing"], model.attrs["datasets"], model.get_dim("width")
     ops = model.ops
     rows = dataset_rows(model, docs)
+    # CS-MTM: the dataset whose private features gate each one's (two datasets)
+    other = {d: o for d in datasets for o in datasets if o != d} if sharing == "cross" else {}
     E, backprop_embed = model.get_ref("embed")(docs, is_train)
     S, backprop_shared = model.get_ref("shared")(E, is_train)
     # private features P[d][i] of doc i: of each doc's own dataset (SP, ADV),
@@ -171,9 +170,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         if sharing == "full":
             V = ops.flatten([S[i] for i in idx])
         elif sharing == "cross":
-            other = next(o for o in datasets if o != d)
             G, backprop_gate = model.get_ref(f"gate:{d}")(
-                (ops.flatten([P[d][i] for i in idx]), ops.flatten([P[other][i] for i in idx])), is_train)
+                (ops.flatten([P[d][i] for i in idx]), ops.flatten([P[other[d]][i] for i in idx])), is_train)
             V = ops.xp.hstack((G, ops.flatten([S[i] for i in idx])))
         else:
             V = ops.flatten([ops.xp.hstack((P[d][i], S[i])) for i in idx])
@@ -197,11 +195,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
                 if sharing in ("private", "adversarial"):
                     dP[d][i] += d_own[k]
             if sharing == "cross":
-                other = next(o for o in datasets if o != d)
                 d_self, d_other = backprop_gate(dV[:, :width])
                 for i, a, b in zip(idx, ops.unflatten(d_self, lengths), ops.unflatten(d_other, lengths)):
                     dP[d][i] += a
-                    dP[other][i] += b
+                    dP[other[d]][i] += b
         if aux is not None:
             aux[1](dS, dP)
         dE = list(backprop_shared(dS))

@@ -1,1 +1,1 @@
-"""Output layers over per-token scores: the linear-chain CRF (the softmax is Thinc's)."""
+"""Output layers over per-token scores: the linear-chain CRF (the softmax is Thinc's), and the choice between them (``layers.py``)."""
