@@ -57,6 +57,39 @@ def viterbi(E: numpy.ndarray, A: numpy.ndarray, start: numpy.ndarray, end: numpy
     return path[::-1]
 
 
+def viterbi_batch(Es: Sequence[numpy.ndarray], A: numpy.ndarray, start: numpy.ndarray,
+                  end: numpy.ndarray) -> List[List[int]]:
+    """``viterbi`` for many sentences at once, the same paths (ties included):
+    the sentences are padded to the longest, and each step of the search
+    runs over all of them; a sentence that has ended keeps its scores."""
+    lengths = numpy.asarray([len(E) for E in Es], dtype="int64")
+    paths: List[List[int]] = [[] for _ in Es]
+    live = numpy.flatnonzero(lengths)
+    if not len(live):
+        return paths
+    lengths = lengths[live]
+    B, n, T = len(live), int(lengths.max()), A.shape[0]
+    E = numpy.zeros((B, n, T), dtype=numpy.result_type(*(Es[b].dtype for b in live), A.dtype))
+    for row, b in enumerate(live):
+        E[row, : lengths[row]] = Es[b]
+    score = start + E[:, 0]
+    back = numpy.zeros((B, n, T), dtype="int32")
+    for i in range(1, n):
+        candidates = score[:, :, None] + A  # (sentence, previous, current)
+        back[:, i] = candidates.argmax(axis=1)
+        going = (i < lengths)[:, None]
+        score = numpy.where(going, candidates.max(axis=1) + E[:, i], score)
+    best = numpy.zeros((B, n), dtype="int64")
+    rows = numpy.arange(B)
+    best[rows, lengths - 1] = (score + end).argmax(axis=1)
+    for i in range(n - 1, 0, -1):
+        inside = i < lengths  # step back from position i to i - 1
+        best[inside, i - 1] = back[rows[inside], i, best[inside, i]]
+    for row, b in enumerate(live):
+        paths[b] = best[row, : lengths[row]].tolist()
+    return paths
+
+
 def viterbi_bio(log_probs: numpy.ndarray, allowed: numpy.ndarray) -> List[int]:
     """Best tag path for one sentence: log_probs is (n, T); ``allowed`` as
     from ``allowed_transitions``."""

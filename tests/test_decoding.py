@@ -2,7 +2,7 @@ import numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioner_spacy.decoding import allowed_transitions, bio_to_spans, spans_to_bio, viterbi_bio
+from bioner_spacy.decoding import allowed_transitions, bio_to_spans, spans_to_bio, viterbi, viterbi_batch, viterbi_bio
 
 TAGS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
 
@@ -48,6 +48,30 @@ def test_viterbi_is_always_valid_and_optimal_among_valid(scores):
             alternative[i] = t
             if is_valid_iob2([TAGS[a] for a in alternative]):
                 assert sum(log_probs[j, a] for j, a in enumerate(alternative)) <= best + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 9), min_size=1, max_size=6),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+)
+def test_batched_viterbi_finds_each_sentences_path(lengths, seed, coarse):
+    """Same paths as one search per sentence, empty sentences and ties
+    included (coarse scores: few distinct values, so ties are common)."""
+    rng = numpy.random.default_rng(seed)
+    T = len(TAGS)
+    draw = (lambda *shape: rng.integers(-3, 1, size=shape).astype("float64")) if coarse else (lambda *shape: rng.normal(size=shape))
+    Es = [draw(n, T).astype("float32") for n in lengths]
+    A = numpy.where(allowed_transitions(TAGS)[:T], draw(T, T), -numpy.inf)
+    start, end = draw(T), draw(T)
+    assert viterbi_batch(Es, A, start, end) == [viterbi(E, A, start, end) for E in Es]
+
+
+def test_batched_viterbi_of_nothing():
+    A = numpy.zeros((2, 2))
+    assert viterbi_batch([], A, numpy.zeros(2), numpy.zeros(2)) == []
+    assert viterbi_batch([numpy.zeros((0, 2))], A, numpy.zeros(2), numpy.zeros(2)) == [[]]
 
 
 @given(st.lists(st.sampled_from(TAGS), max_size=20))

@@ -13,7 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..decoding import bio_to_spans, transition_constraints, viterbi
+from ..decoding import bio_to_spans, transition_constraints, viterbi_batch
 from ..ml.attention.cfa import set_syntax_labels
 from ..ml.output.crf import crf_loss, crf_transitions
 from ..ml.encoders.default_tok2vec import DEFAULT_TOK2VEC
@@ -283,9 +283,7 @@ class CFANER(EntityPipe):
         single = [(doc, d) for doc, d in tagged if d != ALL_DATASETS]
         if single:
             batch, datasets = [doc for doc, _ in single], [d for _, d in single]
-            transitions = {d: self.transition_scores(d) for d in set(datasets)}
-            for doc, doc_scores, dataset in zip(batch, self.predict_as(batch, datasets), datasets):
-                self.set_doc_ents(doc, self.decode(doc, doc_scores, dataset, transitions[dataset]))
+            self.set_entities(batch, self.predict_as(batch, datasets), datasets)
         for doc, dataset in tagged:
             if dataset == ALL_DATASETS:
                 self.annotate_all(doc)
@@ -327,28 +325,45 @@ class CFANER(EntityPipe):
             return crf_transitions(crf, self.constraints())
         return well_formed(tuple(self.tags), self.observed)
 
-    def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str],
-               transitions: Optional[Tuple[numpy.ndarray, ...]] = None) -> List[Tuple[int, int, str]]:
-        """Entity spans of the best IOB2 path over the dataset's own tags:
-        by the softmax's log-probabilities, or by the CRF's scores."""
-        tags = self.tags
-        scores = self.model.ops.to_numpy(doc_scores)
-        unary = scores.copy() if self.uses_crf else numpy.log(scores + 1e-12)
-        unary[:, ~self.tag_mask(dataset)] = -numpy.inf
-        path = viterbi(unary, *(self.transition_scores(dataset) if transitions is None else transitions))
-        spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
-        if not self.typed:
-            own = self.cfg.get("datasets", {}).get(dataset, [])
-            spans = [(s, e, own[0] if len(own) == 1 else UNTYPED) for s, e, _ in spans]
-        return [(s, e, label) for s, e, label in spans if s < e]
+    def decode(self, doc: Doc, doc_scores: Floats2d, dataset: Optional[str]) -> List[Tuple[int, int, str]]:
+        return self.decode_many([doc], [doc_scores], dataset)[0]
+
+    def decode_many(self, docs: List[Doc], scores: List[Floats2d], dataset: Optional[str]) -> List[List[Tuple[int, int, str]]]:
+        """Entity spans of each doc's best IOB2 path over the dataset's own
+        tags: by the softmax's log-probabilities, or by the CRF's scores
+        (one batched search for all the docs, ``decoding.viterbi_batch``)."""
+        tags, allowed = self.tags, ~self.tag_mask(dataset)
+        unaries = []
+        for doc_scores in scores:
+            doc_scores = self.model.ops.to_numpy(doc_scores)
+            unary = doc_scores.copy() if self.uses_crf else numpy.log(doc_scores + 1e-12)
+            unary[:, allowed] = -numpy.inf
+            unaries.append(unary)
+        paths = viterbi_batch(unaries, *self.transition_scores(dataset))
+        own = self.cfg.get("datasets", {}).get(dataset, [])
+        decoded = []
+        for doc, path in zip(docs, paths):
+            spans = [trim_space(doc, *span) for span in bio_to_spans([tags[t] for t in path])]
+            if not self.typed:
+                spans = [(s, e, own[0] if len(own) == 1 else UNTYPED) for s, e, _ in spans]
+            decoded.append([(s, e, label) for s, e, label in spans if s < e])
+        return decoded
 
     @staticmethod
     def set_doc_ents(doc: Doc, spans: List[Tuple[int, int, str]]) -> None:
         doc.set_ents([Span(doc, s, e, label=label) for s, e, label in spans], default="outside")
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
-        for doc, doc_scores in zip(docs, scores):
-            self.set_doc_ents(doc, self.decode(doc, doc_scores, self.dataset_of(doc)))
+        docs = list(docs)
+        self.set_entities(docs, scores, [self.dataset_of(doc) for doc in docs])
+
+    def set_entities(self, docs: List[Doc], scores: List[Floats2d], datasets: List[Optional[str]]) -> None:
+        """Decode and set ``doc.ents``: one batched search per dataset."""
+        for dataset in dict.fromkeys(datasets):
+            rows = [k for k, d in enumerate(datasets) if d == dataset]
+            spans = self.decode_many([docs[k] for k in rows], [scores[k] for k in rows], dataset)
+            for k, doc_spans in zip(rows, spans):
+                self.set_doc_ents(docs[k], doc_spans)
 
     def gold_tag_ids(self, example: Example, index: Dict[str, int]) -> numpy.ndarray:
         """Gold IOB2 tag id (from ``index``) of each predicted token; -1 where

@@ -20,12 +20,11 @@ from spacy.tokens import Doc
 from thinc.api import Model, glorot_uniform_init, normal_init
 from thinc.types import Floats2d
 
-from ...syntax.context import syntax_context
+from ...syntax.context_table import context_table, width_buckets
 from .dot_product import attend
 
 InT = Tuple[List[Doc], List[Floats2d]]
 OutT = List[Floats2d]
-UNKNOWN_LABEL = 0  # row of the label table for labels unseen at initialisation
 
 
 def CombinedFeatureAttention(
@@ -77,30 +76,10 @@ def init(model: Model, X=None, Y=None) -> Model:
 
 def context_arrays(model: Model, docs: List[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """Padded (N, m) arrays over the concatenated tokens of the batch: global
-    index k of each context word, its label id, and a mask of real entries."""
-    label_ids: Dict[str, int] = {
-        label: i + 1 for i, label in enumerate(model.attrs["labels"])
-    }
-    syntax, max_context = model.attrs["syntax"], model.attrs["max_context"]
-    contexts, offset = [], 0
-    for doc in docs:
-        ctx = syntax_context(doc, syntax, max_context=max_context)
-        for indices, labels in zip(ctx.indices, ctx.labels):
-            contexts.append(
-                ([offset + k for k in indices], [label_ids.get(l, UNKNOWN_LABEL) for l in labels])
-            )
-        offset += len(doc)
-    N = len(contexts)
-    m = max((len(c[0]) for c in contexts), default=1)
-    index = numpy.zeros((N, m), dtype="int32")
-    label = numpy.zeros((N, m), dtype="int32")
-    mask = numpy.zeros((N, m), dtype="bool")
-    for row, (indices, labels) in enumerate(contexts):
-        index[row] = row  # padding points at the token itself, masked out
-        index[row, : len(indices)] = indices
-        label[row, : len(labels)] = labels
-        mask[row, : len(indices)] = True
-    return index, label, mask
+    index k of each context word, its label id, and a mask of real entries
+    (``syntax.context_table``)."""
+    label_ids: Dict[str, int] = {label: i + 1 for i, label in enumerate(model.attrs["labels"])}
+    return context_table(docs, model.attrs["syntax"], model.attrs["max_context"], label_ids)
 
 
 def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable]:
@@ -114,30 +93,41 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     H = ops.flatten(Hs) if Hs else ops.alloc2f(0, d1)
     if H.shape[0] == 0:
         return [ops.alloc2f(0, 2 * d1) for _ in Hs], lambda dO: (docs, [ops.alloc2f(0, d1) for _ in Hs])
-    index, label, mask = (ops.asarray(a) for a in context_arrays(model, docs))
-    N, m = index.shape
+    index, label, mask = context_arrays(model, docs)
+    N = index.shape[0]
     scale = float(1.0 / numpy.sqrt(d1))
     # W_e [h_k ; l_ij] + b = W_s h_k + W_l l_ij + b: project every token and
     # every label once, then gather, instead of projecting each (i, j) pair.
     P = H @ W_s.T  # (N, d1): W_s h_k for every token k
     Q = L @ W_l.T  # (nL, d1): W_l l for every label
-    E = P[index] + Q[label] + b  # (N, m, d1): e_ij
-    # a_ij = softmax_j(h_i . e_ij / sqrt(d1)), a_i = sum_j a_ij e_ij: e_ij is key and value
-    attended, backprop_attend = attend(ops, H, E, E, mask, scale)
+    attended = ops.alloc2f(N, d1)
+    groups = []
+    # tokens grouped by their number of context words (width_buckets): the same
+    # result as attending over the widest context for all, for less work
+    for rows, width in width_buckets(mask):
+        rows, k, l, m = (ops.asarray(a) for a in (rows, index[rows, :width], label[rows, :width], mask[rows, :width]))
+        E = P[k] + Q[l] + b  # (rows, width, d1): e_ij
+        # a_ij = softmax_j(h_i . e_ij / sqrt(d1)), a_i = sum_j a_ij e_ij: e_ij is key and value
+        attended[rows], backprop_attend = attend(ops, H[rows], E, E, m, scale)
+        groups.append((rows, k, l, backprop_attend))
     O = xp.concatenate([attended, H], axis=1)  # o_i = [a_i ; h_i]
 
     def backprop(dOs: OutT) -> Tuple[List[Doc], List[Floats2d]]:
         dO = ops.flatten(dOs)
-        dH_attend, dK, dV = backprop_attend(dO[:, :d1])
-        dH = dO[:, d1:] + dH_attend
-        dE2 = (dV + dK).reshape((N * m, d1))
+        dH = dO[:, d1:].copy()
         dP = ops.alloc2f(N, d1)
-        ops.scatter_add(dP, index.ravel(), dE2)
         dQ = ops.alloc2f(L.shape[0], d1)
-        ops.scatter_add(dQ, label.ravel(), dE2)
+        db = ops.alloc1f(d1)
+        for rows, k, l, backprop_attend in groups:
+            dH_attend, dK, dV = backprop_attend(dO[rows, :d1])
+            dH[rows] += dH_attend  # rows of a group are distinct
+            dE2 = (dV + dK).reshape((-1, d1))
+            ops.scatter_add(dP, k.ravel(), dE2)
+            ops.scatter_add(dQ, l.ravel(), dE2)
+            db += dE2.sum(axis=0)
         model.inc_grad("W_s", dP.T @ H)
         model.inc_grad("W_l", dQ.T @ L)
-        model.inc_grad("b", dE2.sum(axis=0))
+        model.inc_grad("b", db)
         model.inc_grad("L", dQ @ W_l)
         dH += dP @ W_s
         return docs, ops.unflatten(dH, lengths)
