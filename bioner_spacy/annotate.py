@@ -10,7 +10,7 @@ the input. A JSONL line that cannot be read is reported through ``on_error``
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 from spacy.tokens import Doc
 
@@ -26,25 +26,30 @@ class Record:
     dataset: Optional[str] = None
 
 
+def parse_jsonl_line(line: str, where: str) -> Tuple[Optional[Record], Optional[str]]:
+    """(the record, None) of one JSONL line, or (None, why it is not one)."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return None, f"{where}: not JSON ({err.msg} at column {err.colno})"
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        return None, f"{where}: expected an object with a string \"text\" field"
+    dataset = obj.get("dataset")
+    if dataset is not None and not isinstance(dataset, str):
+        return None, f"{where}: \"dataset\" must be a string, got {dataset!r}"
+    return Record(str(obj.get("id", where)), obj["text"], dataset), None
+
+
 def read_jsonl(path: Path, on_error: ErrorHandler) -> Iterator[Record]:
     with path.open("r", encoding="utf8", errors="replace", newline="\n") as stream:
         for line_no, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
-            where = f"{path}:{line_no}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                on_error(f"{where}: not JSON ({err.msg} at column {err.colno})")
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                on_error(f"{where}: expected an object with a string \"text\" field")
-                continue
-            dataset = obj.get("dataset")
-            if dataset is not None and not isinstance(dataset, str):
-                on_error(f"{where}: \"dataset\" must be a string, got {dataset!r}")
-                continue
-            yield Record(str(obj.get("id", where)), obj["text"], dataset)
+            record, problem = parse_jsonl_line(line, f"{path}:{line_no}")
+            if record is None:
+                on_error(problem)
+            else:
+                yield record
 
 
 def read_text(path: Path) -> Record:

@@ -4,6 +4,7 @@ convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
 assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
 annotate raw text (text files, JSONL, brat folders) -> JSONL or brat .ann
+annotate-collection  a large collection, sharded and resumable, here or on Ray
 prepare-text  unlabelled text -> pretraining input, evaluation text filtered out
 vectors  floret vectors from the prepared text, for paths.vectors
 """
@@ -383,7 +384,11 @@ def annotate_files(
             except ValueError as err:
                 report(f"{record.id}: {err}")
                 continue
-            doc = nlp.make_doc(record.text)
+            try:
+                doc = nlp.make_doc(record.text)
+            except ValueError as err:  # longer than nlp.max_length, say
+                report(f"{record.id}: {err}")
+                continue
             doc._.dataset = record.dataset or dataset
             yield doc, record
 
@@ -413,6 +418,44 @@ def annotate_files(
     except (ValueError, FileNotFoundError) as err:
         fail(f"{err} (nothing written to {output})")
     typer.echo(f"{n_docs} docs -> {output}" + (f"; {len(bad)} inputs skipped (see above)" if bad else ""))
+
+
+@app.command("annotate-collection")
+def annotate_collection_command(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path (every Ray node must load it)"),
+    inputs: List[Path] = typer.Argument(..., help=".jsonl, .parquet, PubMed .xml.gz, text files, or folders of .txt"),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder: plan.json and one file per shard"),
+    output_format: str = typer.Option("jsonl", "--format", help="jsonl or parquet"),
+    engine: str = typer.Option("local", help="local (this process) or ray (a Ray Data actor pool)"),
+    workers: int = typer.Option(2, help="Ray actors (one CPU each)"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join ('auto', 'ray://HOST:10001'); "
+                                          "default: start a local one with --workers CPUs"),
+    shard_size: int = typer.Option(1000, help="Records per shard (the unit of resuming and retrying)"),
+    dataset: Optional[str] = typer.Option(None, help="Dataset tag for every record (a record's own \"dataset\" wins)"),
+    batch_size: int = typer.Option(64, help="Docs per nlp.pipe batch"),
+    include_text: bool = typer.Option(False, "--include-text", help="Write each record's text beside its entities"),
+):
+    """Annotate a large collection, resumably: the inputs are cut into shards,
+    each written whole (atomically) to the output folder; a rerun skips the
+    shards already there. A record that cannot be read or annotated is
+    reported with its id and written as an error row; it never stops the run."""
+    from .collection.engines import annotate_collection
+    from .collection.shards import FORMATS
+
+    if output_format not in FORMATS:
+        fail(f"unknown --format {output_format!r}: use {' or '.join(FORMATS)}")
+    load_pipeline(pipeline)  # fail here, with the pipeline named, not in every worker
+    try:
+        summary = annotate_collection(pipeline, inputs, output, output_format, engine, shard_size, workers,
+                                      address, dataset, batch_size, include_text,
+                                      report=lambda m: typer.secho(m, fg="yellow", err=True))
+    except ValueError as err:
+        fail(str(err))
+    typer.echo(
+        f"{summary.records} records in {summary.shards} shards -> {output} "
+        f"({summary.written_shards} written now, {summary.skipped_shards} already there; "
+        f"{len(summary.failed)} records failed, kept as error rows; {summary.seconds:.0f} s)"
+    )
 
 
 def main() -> None:

