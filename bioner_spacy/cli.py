@@ -193,6 +193,24 @@ def carry_vectors(trained: "spacy.language.Language", nlp: "spacy.language.Langu
     nlp.vocab.vectors = vectors
 
 
+def shares_component(trained_nlp, nlp, name: str) -> bool:
+    """Is the trained pipeline's component ``name`` the syntax pipeline's
+    component of that name, unchanged (sourced and frozen in training, as
+    configs/cfa_shared_tok2vec.cfg does with the tok2vec)? A component of
+    that name with other weights that a trained component listens to is an
+    error: the listener would read the wrong vectors."""
+    if trained_nlp.get_pipe(name).to_bytes(exclude=["vocab"]) == nlp.get_pipe(name).to_bytes(exclude=["vocab"]):
+        return True
+    listened = getattr(trained_nlp.get_pipe(name), "listening_components", [])
+    if listened:
+        raise ValueError(
+            f"the trained component(s) {', '.join(listened)} listen to '{name}', but the syntax pipeline's "
+            f"'{name}' has other weights: assemble with the syntax pipeline the model was trained with "
+            f"(its paths.syntax_pipeline)"
+        )
+    return False
+
+
 @app.command()
 def assemble(
     trained: Path = typer.Argument(..., help="Trained pipeline (e.g. training/.../model-best)"),
@@ -213,9 +231,12 @@ def assemble(
     trained_nlp = load_pipeline(trained)
     try:
         carry_vectors(trained_nlp, nlp)
+        shared = [c for c in trained_nlp.pipe_names if c in nlp.pipe_names and shares_component(trained_nlp, nlp, c)]
     except ValueError as err:
         fail(str(err))
     for component in trained_nlp.pipe_names:
+        if component in shared:
+            continue  # the syntax pipeline's own (e.g. its tok2vec, which the NER listens to): kept once
         new_name = component if component not in nlp.pipe_names else f"bioner_{component}"
         pipe = nlp.add_pipe(component, name=new_name, source=trained_nlp)
         if dataset is not None and hasattr(pipe, "require_dataset"):
