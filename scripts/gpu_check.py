@@ -2,7 +2,7 @@
 check on the lent GPU machine, report back into docs/gpu.md.
 Its systems: cfa_ner over the CNN, the BiLSTM (softmax and CRF outputs), the
 BiLSTM with vectors, seed 001's STM (vectors and a character CNN, CRF),
-grid_ner, and cfa_ner over a transformer.
+grid_ner, cfa_ner and grid_ner over a transformer.
 
     python scripts/gpu_check.py prepare .gpu                    # here: slices, tiny BERT, vectors, wheels
     bash scripts/gpu_check.sh .gpu "$OUT" 0                     # on the device (carry .gpu), <= 8 minutes
@@ -72,6 +72,9 @@ SYSTEMS = {  # in the order a spent budget drops them last to first
                {"bioner.sharing": "cross", "bioner.dev_limit": 0, "bioner.datasets": TWO_DATASETS}),
     "adv-mtm": ("configs/mtm_crf.cfg", {"paths.vectors": "vectors", "bioner.corpus_dir": "multi"},
                 {"bioner.sharing": "adversarial", "bioner.dev_limit": 0, "bioner.datasets": TWO_DATASETS}),
+    # seed 002's transformer-encoded grid (word pieces pooled to words, the grid's BiLSTM)
+    "grid-trf-tiny": ("configs/grid_trf.cfg", {"components.transformer.model.name": "tiny_bert"},
+                      {"components.grid_ner.model.hidden": 64, "components.grid_ner.model.channels": 32}),
 }
 
 

@@ -84,3 +84,49 @@ def test_dataset_tags_are_added_word_pieces_of_the_transformer(tmp_path, syntax_
         numpy.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     tagged = list(loaded.pipe(docs))
     assert all(d.text == eg.predicted.text for d, eg in zip(tagged, train_examples))
+
+
+def test_grid_trf_config_reads_a_sentence_longer_than_the_window(tmp_path):
+    """configs/grid_trf.cfg over the tiny BERT with a window of 8 word pieces
+    (stride 6): a 19-word sentence is read in overlapping windows, every word
+    gets a vector, the grid learns an entity at the sentence's end, and the
+    pipeline round-trips with the same predictions."""
+    from .test_grid_ner import examples_of, gold_doc
+
+    bert = build_tiny_bert(tmp_path / "tiny-bert")
+    config = load_config(REPO / "configs" / "grid_trf.cfg", overrides={
+        "components.transformer.model.name": str(bert),
+        "components.transformer.model.get_spans.window": 8,
+        "components.transformer.model.get_spans.stride": 6,
+        "components.grid_ner.model.hidden": 32,
+        "components.grid_ner.model.channels": 16,
+        "components.grid_ner.model.dropout": 0.0,
+        "system.gpu_allocator": None,
+    })
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    assert config["components"]["grid_ner"]["model"]["hidden"] == 32
+    long_words = ("The patients of the second group were given high doses of morphine and "
+                  "then developed acute renal failure .").split()
+    sentences = [
+        (long_words, [([(11, 12)], "Chemical"), ([(15, 18)], "Disease")]),
+        ("Treatment with cisplatin caused renal failure .".split(), [([(2, 3)], "Chemical"), ([(4, 6)], "Disease")]),
+        ("No headache was seen .".split(), [([(1, 2)], "Disease")]),
+    ]
+    examples = examples_of(nlp, [gold_doc(nlp, words, ents) for words, ents in sentences])
+    spacy.util.fix_random_seed(0)
+    nlp.initialize(lambda: examples)
+    # every word of the long sentence has its own (non-zero) transformer vector
+    doc = nlp.get_pipe("transformer")(nlp.make_doc(" ".join(long_words)))
+    assert doc._.trf_data.tensors[0].shape[0] > 1  # more than one window of word pieces
+    vectors = nlp.get_pipe("grid_ner").model.get_ref("tok2vec").predict([doc])[0]
+    assert vectors.shape[0] == len(long_words) and (abs(vectors).sum(axis=1) > 0).all()
+    optimizer = Adam(0.003)
+    for _ in range(200):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    predicted = [nlp(" ".join(words)) for words, _ in sentences]
+    assert [(e.start, e.end, e.label_) for e in predicted[0].ents] == [(11, 12, "Chemical"), (15, 18, "Disease")]
+    nlp.to_disk(tmp_path / "trained")
+    loaded = spacy.load(tmp_path / "trained")
+    again = [loaded(" ".join(words)) for words, _ in sentences]
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in predicted] == [
+        [(e.start, e.end, e.label_) for e in d.ents] for d in again]
