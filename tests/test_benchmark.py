@@ -436,3 +436,30 @@ def test_report_says_where_we_are_below_the_published_figures(spec, tmp_path):
     assert ("- NCBI-disease: our best, System A, 80.50 (2 seeds) is above the best published figure, 80.37 "
             "(Crichton et al. 2017, multi-task CNN (published)), by 0.13.") in text
     assert "- BC5CDR-chem: our best" not in text
+
+
+def test_speed_ratio_is_the_median_of_back_to_back_pairs(monkeypatch):
+    """Each pipeline runs right after its own syntax-only reference; its ratio
+    is the median of those pairs, not best over best (a slow minute of the
+    machine during one reference run would skew every ratio)."""
+    from types import SimpleNamespace
+
+    from bioner_spacy.benchmark import speed
+
+    # words/s the machine gives, in call order: (syntax, A, syntax, B) per repeat
+    script = iter([100, 80, 50, 45, 100, 70, 100, 95, 120, 60, 110, 99])
+    calls = []
+
+    def fake(args, one, path):
+        calls.append(path)
+        return {"words_per_second": next(script), "peak_rss_mb": 500.0, "components": []}
+
+    monkeypatch.setattr(speed, "in_subprocess", fake)
+    args = SimpleNamespace(syntax_pipeline="sm", repeats=3, threads=1, data="x", long_sentence=0, max_length=[256])
+    results = speed.measure_pipelines(args, [("A", "a"), ("B", "b")], log=lambda m: None)
+    assert calls == ["syntax:sm", "a", "syntax:sm", "b"] * 3
+    assert results["speed"]["A"]["speed_ratios_to_syntax"] == [0.8, 0.7, 0.5]
+    assert results["speed"]["A"]["speed_ratio_to_syntax"] == 0.7
+    assert results["speed"]["B"]["speed_ratio_to_syntax"] == 0.9  # median of 0.9, 0.95, 0.9
+    assert results["speed"]["syntax only"]["words_per_second"] == 120  # the best reference run
+    assert results["speed"]["A"]["words_per_second"] == 80 and results["repeats"] == 3
