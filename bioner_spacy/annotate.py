@@ -52,6 +52,18 @@ def read_jsonl(path: Path, on_error: ErrorHandler) -> Iterator[Record]:
                 yield record
 
 
+def dataset_check(nlp) -> Callable[[Optional[str]], None]:
+    """A function raising ValueError (naming the known datasets) when a
+    dataset tag is unknown to one of ``nlp``'s NER components; None passes."""
+    checks = [pipe.require_dataset for _, pipe in nlp.pipeline if hasattr(pipe, "require_dataset")]
+
+    def check(name: Optional[str]) -> None:
+        for require in checks if name is not None else []:
+            require(name)
+
+    return check
+
+
 def read_text(path: Path) -> Record:
     return Record(path.name, path.read_text(encoding="utf8", errors="replace"))
 

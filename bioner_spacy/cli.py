@@ -377,16 +377,12 @@ def annotate_files(
     """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
     stderr and skipped, the others go on. The output appears only when every
     input is done (written beside it, then moved into place)."""
-    from .annotate import brat_name, read_inputs, write_brat, write_jsonl_line
+    from .annotate import brat_name, dataset_check, read_inputs, write_brat, write_jsonl_line
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
     nlp = load_pipeline(pipeline)
-    checkers = [pipe.require_dataset for _, pipe in nlp.pipeline if hasattr(pipe, "require_dataset")]
-
-    def check_dataset(name: Optional[str]) -> None:
-        for check in checkers if name is not None else []:
-            check(name)
+    check_dataset = dataset_check(nlp)
 
     try:
         check_dataset(dataset)
@@ -465,11 +461,11 @@ def annotate_collection_command(
 
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r}: use {' or '.join(FORMATS)}")
-    load_pipeline(pipeline)  # fail here, with the pipeline named, not in every worker
+    nlp = load_pipeline(pipeline)  # fail here, with the pipeline named, not in every worker
     try:
         summary = annotate_collection(pipeline, inputs, output, output_format, engine, shard_size, workers,
                                       address, dataset, batch_size, include_text,
-                                      report=lambda m: typer.secho(m, fg="yellow", err=True))
+                                      report=lambda m: typer.secho(m, fg="yellow", err=True), nlp=nlp)
     except ValueError as err:
         fail(str(err))
     typer.echo(

@@ -32,9 +32,12 @@ class RunSummary:
     shards: int
     records: int
     skipped_shards: int  # written by an earlier run
-    written_shards: int
     failed: List[tuple]
     seconds: float
+
+    @property
+    def written_shards(self) -> int:
+        return self.shards - self.skipped_shards
 
 
 def annotate_collection(
@@ -50,8 +53,10 @@ def annotate_collection(
     batch_size: int = 64,
     include_text: bool = False,
     report: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+    nlp=None,
 ) -> RunSummary:
-    """Plan the shards, skip the finished ones, annotate the rest."""
+    """Plan the shards, skip the finished ones, annotate the rest. nlp: the
+    pipeline already loaded here, which the local engine then uses as is."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
     started = time.perf_counter()
@@ -77,14 +82,13 @@ def annotate_collection(
     try:
         if pending:
             if engine == "local":
-                run_local(pending, settings, done)
+                run_local(pending, {**settings, "nlp": nlp}, done)
             else:
                 run_ray(pending, settings, done, workers, address)
     finally:
         progress.close()
     remove_temporaries(out)
-    return RunSummary(len(shards), total, len(shards) - len(pending), len(pending), failed,
-                      time.perf_counter() - started)
+    return RunSummary(len(shards), total, len(shards) - len(pending), failed, time.perf_counter() - started)
 
 
 def run_local(pending: List[Shard], settings: Dict, done: Callable[[ShardResult], None]) -> None:
@@ -133,8 +137,7 @@ def run_ray(pending: List[Shard], settings: Dict, done: Callable[[ShardResult], 
         for batch in annotated.iter_batches(batch_size=None, batch_format="pandas"):
             for text in batch["result"]:
                 result = json.loads(text)
-                done(ShardResult(result["index"], result["records"], [tuple(f) for f in result["failed"]],
-                                 result["seconds"]))
+                done(ShardResult(**{**result, "failed": [tuple(f) for f in result["failed"]]}))
     finally:
         if started_here:
             ray.shutdown()

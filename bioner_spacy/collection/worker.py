@@ -9,9 +9,9 @@ its id and the reason, and the run goes on.
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from ..annotate import doc_record
+from ..annotate import dataset_check, doc_record
 from .shards import write_shard
 from .sources import CollectionRecord, Shard, read_shard
 
@@ -26,17 +26,16 @@ class ShardResult:
 
 class ShardAnnotator:
     def __init__(self, pipeline: str, out: str, output_format: str, dataset: Optional[str] = None,
-                 batch_size: int = 64, include_text: bool = False, threads: int = 0):
+                 batch_size: int = 64, include_text: bool = False, threads: int = 0, nlp=None):
+        """nlp: the pipeline already loaded in this process (else loaded from ``pipeline``)."""
         import spacy
 
         if threads > 0:
             set_threads(threads)
-        self.nlp = spacy.load(pipeline)
+        self.nlp = nlp if nlp is not None else spacy.load(pipeline)
         self.out, self.output_format = Path(out), output_format
         self.dataset, self.batch_size, self.include_text = dataset, batch_size, include_text
-        self.checks: List[Callable[[str], None]] = [
-            pipe.require_dataset for _, pipe in self.nlp.pipeline if hasattr(pipe, "require_dataset")
-        ]
+        self.check_dataset = dataset_check(self.nlp)
 
     def annotate(self, shard: Shard) -> ShardResult:
         """Read, annotate and write the shard; its rows keep the input order."""
@@ -63,10 +62,8 @@ class ShardAnnotator:
         return ShardResult(shard.index, len(rows), failed, time.perf_counter() - started)
 
     def dataset_problem(self, record: CollectionRecord) -> Optional[str]:
-        name = record.dataset or self.dataset
         try:
-            for check in self.checks if name is not None else []:
-                check(name)
+            self.check_dataset(record.dataset or self.dataset)
         except ValueError as err:
             return str(err)
         return None
