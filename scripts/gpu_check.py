@@ -260,17 +260,24 @@ def environment(gpu_id: int) -> dict:
     return env
 
 
-def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, timeout: float) -> dict:
-    config, paths, overrides = SYSTEMS[system]
-    output = work / f"{system}-{'cpu' if gpu_id < 0 else f'gpu{gpu_id}'}"
-    command = [sys.executable, "-m", "spacy", "train", config, "--output", output,
-               "--paths.train", prepared / "data" / "train.spacy", "--paths.dev", prepared / "data" / "dev.spacy",
-               "--training.max_steps", steps, "--training.eval_frequency", steps, "--gpu-id", gpu_id]
+def config_options(prepared: Path, system: str) -> list:
+    """The `spacy train` config options that point a system's config at the
+    prepared slice (its data, vectors, tiny BERT) with the system's overrides."""
+    _, paths, overrides = SYSTEMS[system]
+    options = ["--paths.train", prepared / "data" / "train.spacy", "--paths.dev", prepared / "data" / "dev.spacy"]
     for key, relative in paths.items():
-        command += [f"--{key}", prepared / relative]
+        options += [f"--{key}", prepared / relative]
     dataset = json.loads((prepared / MANIFEST).read_text())["dataset"]
     for key, value in overrides.items():
-        command += [f"--{key}", str(value).replace("{dataset}", dataset)]
+        options += [f"--{key}", str(value).replace("{dataset}", dataset)]
+    return [str(option) for option in options]
+
+
+def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, timeout: float) -> dict:
+    output = work / f"{system}-{'cpu' if gpu_id < 0 else f'gpu{gpu_id}'}"
+    command = [sys.executable, "-m", "spacy", "train", SYSTEMS[system][0], "--output", output,
+               *config_options(prepared, system),
+               "--training.max_steps", steps, "--training.eval_frequency", steps, "--gpu-id", gpu_id]
     result = run(command, timeout)
     model = output / "model-last"
     if result["rc"] == 0:

@@ -209,7 +209,7 @@ def worker_pids(marker: str):
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the Ray workers through /proc")
-def test_ray_engine_survives_a_killed_worker_and_resumes(pipeline_dir, collection, tmp_path):
+def test_ray_engine_survives_a_killed_worker(pipeline_dir, collection, tmp_path):
     pytest.importorskip("ray")
     big = tmp_path / "big.jsonl"
     # a few hundred records, long enough that the run is still going when a worker dies
@@ -243,10 +243,5 @@ def test_ray_engine_survives_a_killed_worker_and_resumes(pipeline_dir, collectio
     local = tmp_path / "local"
     cli("annotate-collection", pipeline_dir, big, "-o", local, "--shard-size", "4", check=True)
     assert rows == output_rows(local)
-    # resume on Ray: two shards gone, only they are written again
-    for name in ("shard-000001.jsonl", "shard-000010.jsonl"):
-        (out / name).unlink()
-    result = cli(*args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 written now" in result.stdout
-    assert output_rows(out) == rows
+    # resume is tested with the local engine above: the shards a rerun skips are
+    # chosen before either engine starts (annotate_collection's `pending`)
