@@ -245,3 +245,43 @@ def test_ray_engine_survives_a_killed_worker(pipeline_dir, collection, tmp_path)
     assert rows == output_rows(local)
     # resume is tested with the local engine above: the shards a rerun skips are
     # chosen before either engine starts (annotate_collection's `pending`)
+
+
+@pytest.fixture
+def ray_head(monkeypatch):
+    """A running one-node Ray cluster (`ray start --head`) for the engine to
+    join by address; stopped afterwards. Token authentication, as `ray start`
+    sets it up, for the cluster and for the commands that join it."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_cli = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    subprocess.run([*ray_cli, "start", "--head", "--port", str(port),
+                    "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                   check=True, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], capture_output=True)
+
+
+def test_ray_engine_joins_a_cluster_by_address_and_resumes(pipeline_dir, collection, tmp_path, ray_head):
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(line for line in collection.read_text().splitlines() if '"huge"' not in line) + "\n")
+    out = tmp_path / "out"
+    cli("annotate-collection", pipeline_dir, good, "-o", out, "--shard-size", "2", check=True)
+    rows = output_rows(out)
+    shards = sorted(out.glob("shard-*.jsonl"))
+    for gone in (shards[0], shards[-1]):
+        gone.unlink()
+    untouched = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.jsonl")}
+    result = cli("annotate-collection", pipeline_dir, good, "-o", out, "--shard-size", "2", "--engine", "ray",
+                 "--workers", "2", "--address", ray_head)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"2 written now, {len(shards) - 2} already there" in result.stdout
+    assert output_rows(out) == rows
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.jsonl") if p.name in untouched} == untouched

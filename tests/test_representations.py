@@ -7,10 +7,14 @@ import sys
 import numpy
 import pytest
 import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bioner_spacy.representations.text import (
     ContaminationFilter,
     informative,
+    informative_ngrams,
+    ngrams,
     normal_words,
     prepare_text,
     write_pretrain_jsonl,
@@ -35,6 +39,12 @@ def test_normal_words_survive_sumpubmed_preprocessing():
     # the same sentence as SumPubMed's authors print it: lower case, numbers as <dig>
     sumpubmed = TEST_SENTENCE.lower().replace("10", "<dig>").replace("5 mg", "<dig> mg")
     assert normal_words(sumpubmed) == normal_words(TEST_SENTENCE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["0", "a", "mm", "tris", "rats", "b2"]), max_size=30), st.integers(1, 8))
+def test_informative_ngrams_are_the_informative_ones_of_all_ngrams(words, n):
+    assert list(informative_ngrams(words, n)) == [g for g in ngrams(words, n) if informative(g)]
 
 
 def test_numeric_ngrams_are_not_indexed():

@@ -118,7 +118,14 @@ def run_ray(pending: List[Shard], settings: Dict, done: Callable[[ShardResult], 
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address, logging_level="warning", log_to_driver=True)
+            try:
+                ray.init(address=address, logging_level="warning", log_to_driver=True)
+            except ConnectionError as err:
+                raise ValueError(
+                    f"could not join the Ray cluster at {address!r} ({err}); is it running (`ray status`)? "
+                    "A cluster started with `ray start` uses token authentication: set RAY_AUTH_MODE=token "
+                    "(and RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH when the token is not in ~/.ray) for this command"
+                ) from err
         else:
             ray.init(num_cpus=workers, include_dashboard=False, logging_level="warning")
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # per-dataset INFO lines; progress is ours

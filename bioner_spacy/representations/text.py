@@ -53,6 +53,17 @@ def informative(gram: Tuple[str, ...]) -> bool:
     return 2 * sum(1 for w in gram if len(w) > 1 and w.isalpha()) >= len(gram)
 
 
+def informative_ngrams(words: Sequence[str], n: int) -> Iterator[Tuple[str, ...]]:
+    """The n-grams of ``words`` that are ``informative``, found with a running
+    count of the long alphabetic words (one pass, not one per n-gram)."""
+    long_words = [0]
+    for w in words:
+        long_words.append(long_words[-1] + (len(w) > 1 and w.isalpha()))
+    for i in range(len(words) - n + 1):
+        if 2 * (long_words[i + n] - long_words[i]) >= n:
+            yield tuple(words[i:i + n])
+
+
 def read_iob_sentences(path: Path) -> Iterator[str]:
     """The sentences of an IOB file (``TOKEN<TAB>TAG``, blank line between
     sentences, ``-DOCSTART-`` lines skipped), tokens joined by spaces."""
@@ -106,7 +117,7 @@ class ContaminationFilter:
             if n // 2 <= len(words) < n and informative(tuple(words)):
                 self.short.add(tuple(words))
             stream = window + words
-            self.grams.update(filter(informative, ngrams(stream, n)))
+            self.grams.update(informative_ngrams(stream, n))
             window = stream[-(n - 1):] if n > 1 else []
 
     @classmethod
@@ -208,11 +219,16 @@ def spacy_tokenize(lang: str = "en") -> Callable[[str], List[str]]:
     return tokenize
 
 
+_loaded_filter: dict = {}
+
+
 def _clean_one(args) -> Tuple[Path, TextReport]:
     path, part, filter_file, max_words = args
     import pickle
 
-    filter_ = pickle.loads(filter_file.read_bytes())
+    if _loaded_filter.get("file") != filter_file:  # once per worker process, not once per file
+        _loaded_filter.update(file=filter_file, filter=pickle.loads(filter_file.read_bytes()))
+    filter_ = _loaded_filter["filter"]
     tokenize = spacy_tokenize()
     with open(part, "w", encoding="utf8") as out:
         report = clean_file(path, lambda p: not filter_.overlaps(p), tokenize,
