@@ -16,6 +16,7 @@ from ..syntax.context import SYNTAX_TYPES
 from .attention.cfa import CombinedFeatureAttention, set_width
 from .attention.kvmn import KeyValueMemory
 from .attention.twa import TwoWayAttention
+from .encoders.distinct_tokens import tok2vec_forward
 from .output.layers import output_layers
 
 # the syntax setting of the plain head: no attention, o_i = h_i
@@ -116,7 +117,7 @@ def encode_init(model: Model, X=None, Y=None) -> Model:
 
 def encode_forward(model: Model, docs: List[Doc], is_train: bool):
     tok2vec, attention = model.get_ref("tok2vec"), model.get_ref("attention")
-    H, backprop_tok2vec = tok2vec(docs, is_train)
+    H, backprop_tok2vec = tok2vec_forward(tok2vec, docs, is_train)
     O, backprop_attention = attention((docs, H), is_train)
 
     def backprop(dO):

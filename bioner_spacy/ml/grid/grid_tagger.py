@@ -20,6 +20,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from ..encoders.distinct_tokens import tok2vec_forward
+
 Segment = Tuple[int, int, int]
 
 
@@ -134,7 +136,7 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
 def forward(model: Model, docs: List[Doc], is_train: bool):
     ops = model.ops
     tok2vec, grid = model.get_ref("tok2vec"), model.get_ref("grid")
-    H, backprop_tok2vec = tok2vec(docs, is_train)
+    H, backprop_tok2vec = tok2vec_forward(tok2vec, docs, is_train)
     segments: List[Segment] = [
         (d, start, end) for d, doc in enumerate(docs) for start, end in sentence_segments(doc, model.attrs["max_length"])
     ]

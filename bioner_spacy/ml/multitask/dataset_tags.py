@@ -36,6 +36,8 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
+from ..encoders.distinct_tokens import tok2vec_forward
+
 TAG_VARIANTS = ("DN", "TN", "TN+DN", "DN-begin", "none")
 
 # seed 000's four entity-type names, for the label strings of the shared corpora
@@ -155,7 +157,7 @@ def init(model: Model, X=None, Y=None) -> Model:
 
 def forward(model: Model, docs: List[Doc], is_train: bool):
     tagged = tag_all(model, docs)
-    H, backprop_tok2vec = model.layers[0]([t[0] for t in tagged], is_train)
+    H, backprop_tok2vec = tok2vec_forward(model.layers[0], [t[0] for t in tagged], is_train)
     kept = [h[before : len(h) - after] for h, (_, before, after) in zip(H, tagged)]
 
     def backprop(dK: List[Floats2d]) -> List[Doc]:

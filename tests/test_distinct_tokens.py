@@ -1,0 +1,126 @@
+"""Inference embeds each distinct token once (ml/encoders/distinct_tokens.py):
+the same vectors as spaCy's own forward pass, for every embedding spaCy
+ships, with token-level NORMs, and the fallback where it cannot apply."""
+import numpy
+import pytest
+import spacy
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from spacy.attrs import NORM, ORTH
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+
+from bioner_spacy.ml.encoders.distinct_tokens import predict_tok2vec, tok2vec_forward, token_key_attrs
+
+WORDS = ["Cisplatin", "cisplatin", "induced", "renal", "failure", ".", "the", "The", "of", "0.5", "mg", "IL-2"]
+
+
+def vocab_with_vectors():
+    nlp = spacy.blank("en")
+    rng = numpy.random.default_rng(0)
+    for word in ["cisplatin", "renal", "failure", "the"]:
+        nlp.vocab.set_vector(word, rng.normal(size=8).astype("f"))
+    return nlp.vocab
+
+
+def multi_hash_embed(attrs=("NORM", "PREFIX", "SUFFIX", "SHAPE"), static=True):
+    return registry.resolve({"e": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": list(attrs),
+                                   "rows": [50] * len(attrs), "include_static_vectors": static}})["e"]
+
+
+def tok2vec_over(embed, encode="bilstm"):
+    encoders = {
+        "bilstm": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 16, "depth": 1, "dropout": 0.0},
+        "cnn": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 16, "window_size": 1, "maxout_pieces": 2,
+                "depth": 2},
+    }
+    encoder = registry.resolve({"e": encoders[encode]})["e"]
+    return registry.resolve({"t": {"@architectures": "spacy.Tok2Vec.v2", "embed": embed, "encode": encoder}})["t"]
+
+
+def docs_of(vocab, sentences, norms=None):
+    docs = [Doc(vocab, words=words) for words in sentences]
+    for (d, i), norm in (norms or {}).items():
+        docs[d][i].norm_ = norm
+    return docs
+
+
+def initialized(tok2vec, docs):
+    tok2vec.initialize(X=docs)
+    return tok2vec
+
+
+@pytest.mark.parametrize("encode", ["bilstm", "cnn"])
+@pytest.mark.parametrize("embed", ["hash+vectors", "hash", "characters"])
+def test_same_vectors_as_the_whole_tok2vec(embed, encode):
+    vocab = vocab_with_vectors()
+    if embed == "characters":
+        layer = registry.resolve({"e": {"@architectures": "spacy.CharacterEmbed.v2", "width": 16, "rows": 50,
+                                        "nM": 8, "nC": 4, "include_static_vectors": True}})["e"]
+    else:
+        layer = multi_hash_embed(static=embed == "hash+vectors")
+    sentences = [WORDS[:6], WORDS[6:] + WORDS[:3], WORDS[:6], ["renal"]]
+    # one 'cisplatin' whose NORM is its own: not the same token as the other 'cisplatin's
+    docs = docs_of(vocab, sentences, norms={(2, 1): "platinum"})
+    tok2vec = initialized(tok2vec_over(layer, encode), docs)
+    assert token_key_attrs(tok2vec.get_ref("embed")) == [ORTH, NORM]
+    expected = tok2vec.predict(docs)
+    got = predict_tok2vec(tok2vec, docs)
+    assert [g.shape for g in got] == [e.shape for e in expected]
+    for g, e in zip(got, expected):
+        numpy.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_the_norm_is_part_of_the_token():
+    vocab = vocab_with_vectors()
+    docs = docs_of(vocab, [["cisplatin", "cisplatin"]], norms={(0, 1): "platinum"})
+    tok2vec = initialized(tok2vec_over(multi_hash_embed(static=False), "cnn"), docs)
+    from bioner_spacy.ml.encoders.distinct_tokens import embed_distinct_tokens
+
+    (rows,) = embed_distinct_tokens(tok2vec.get_ref("embed"), docs)
+    assert not numpy.allclose(rows[0], rows[1])
+    numpy.testing.assert_allclose(rows, tok2vec.get_ref("embed").predict(docs)[0], rtol=0, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WORDS), min_size=0, max_size=12), min_size=1, max_size=6))
+def test_any_batch_of_repeated_words(sentences):
+    assume(any(sentences))  # spaCy's static vectors fail on a batch of empty docs, as they are
+    tok2vec = TOK2VEC
+    docs = docs_of(tok2vec.attrs["vocab"], sentences)
+    for got, expected in zip(predict_tok2vec(tok2vec, docs), tok2vec.predict(docs)):
+        numpy.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def _tok2vec_for_the_property_test():
+    vocab = vocab_with_vectors()
+    tok2vec = initialized(tok2vec_over(multi_hash_embed(), "bilstm"), docs_of(vocab, [WORDS]))
+    tok2vec.attrs["vocab"] = vocab
+    return tok2vec
+
+
+TOK2VEC = _tok2vec_for_the_property_test()
+
+
+def test_embeddings_reading_other_columns_or_unknown_layers_run_as_they_are():
+    assert token_key_attrs(multi_hash_embed(attrs=("NORM", "TAG"), static=False)) is None
+    assert token_key_attrs(multi_hash_embed(attrs=("LOWER", "SHAPE", "IS_DIGIT"), static=False)) == [ORTH, NORM]
+    strange = Model("reads_the_sentence", lambda model, docs, is_train: (None, None))
+    assert token_key_attrs(strange) is None
+    vocab = vocab_with_vectors()
+    docs = docs_of(vocab, [WORDS[:4], WORDS[:4]])
+    tok2vec = initialized(tok2vec_over(multi_hash_embed(attrs=("NORM", "TAG"), static=False), "cnn"), docs)
+    for got, expected in zip(predict_tok2vec(tok2vec, docs), tok2vec.predict(docs)):
+        numpy.testing.assert_array_equal(got, expected)
+
+
+def test_training_keeps_every_occurrence_and_inference_has_no_backprop():
+    vocab = vocab_with_vectors()
+    docs = docs_of(vocab, [WORDS[:5], WORDS[:5]])
+    tok2vec = initialized(tok2vec_over(multi_hash_embed(), "cnn"), docs)
+    H, backprop = tok2vec_forward(tok2vec, docs, is_train=True)
+    backprop([h * 0 + 1 for h in H])  # spaCy's own backward pass
+    H, backprop = tok2vec_forward(tok2vec, docs, is_train=False)
+    with pytest.raises(ValueError, match="is_train=False"):
+        backprop(H)
