@@ -11,7 +11,13 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 
-from bioner_spacy.ml.encoders.distinct_tokens import predict_tok2vec, tok2vec_forward, token_key_attrs
+from bioner_spacy.ml.encoders.distinct_tokens import (
+    EmbeddingCache,
+    embed_distinct_tokens,
+    predict_tok2vec,
+    tok2vec_forward,
+    token_key_attrs,
+)
 
 WORDS = ["Cisplatin", "cisplatin", "induced", "renal", "failure", ".", "the", "The", "of", "0.5", "mg", "IL-2"]
 
@@ -76,8 +82,6 @@ def test_the_norm_is_part_of_the_token():
     vocab = vocab_with_vectors()
     docs = docs_of(vocab, [["cisplatin", "cisplatin"]], norms={(0, 1): "platinum"})
     tok2vec = initialized(tok2vec_over(multi_hash_embed(static=False), "cnn"), docs)
-    from bioner_spacy.ml.encoders.distinct_tokens import embed_distinct_tokens
-
     (rows,) = embed_distinct_tokens(tok2vec.get_ref("embed"), docs)
     assert not numpy.allclose(rows[0], rows[1])
     numpy.testing.assert_allclose(rows, tok2vec.get_ref("embed").predict(docs)[0], rtol=0, atol=1e-6)
@@ -124,3 +128,53 @@ def test_training_keeps_every_occurrence_and_inference_has_no_backprop():
     H, backprop = tok2vec_forward(tok2vec, docs, is_train=False)
     with pytest.raises(ValueError, match="is_train=False"):
         backprop(H)
+
+
+def test_a_cache_embeds_each_token_once_across_batches():
+    vocab = vocab_with_vectors()
+    batches = [docs_of(vocab, [WORDS[:6], WORDS[:3]]), docs_of(vocab, [WORDS[3:9]]), docs_of(vocab, [WORDS])]
+    tok2vec = initialized(tok2vec_over(multi_hash_embed(), "bilstm"), batches[0])
+    embed = tok2vec.get_ref("embed")
+    cache = EmbeddingCache()
+    for batch in batches:
+        for got, expected in zip(embed_distinct_tokens(embed, batch, cache), embed.predict(batch)):
+            numpy.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert cache.computed == len(set(WORDS))  # every word embedded once over the three batches
+    # full: it starts again empty, and the rows stay right
+    small = EmbeddingCache(max_rows=4)
+    for batch in batches:
+        for got, expected in zip(embed_distinct_tokens(embed, batch, small), embed.predict(batch)):
+            numpy.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+        assert len(small.table(embed)) <= max(4, len({t.orth for d in batch for t in d}))
+
+
+def test_the_component_keeps_rows_within_a_stream_and_drops_them_when_weights_change(pipeline_dir):
+    from spacy.training import Example
+
+    nlp = spacy.load(pipeline_dir)
+    ner = nlp.get_pipe("cfa_ner")
+    texts = ["Cisplatin caused renal failure.", "Renal failure after cisplatin.", "Cisplatin again.",
+             "Failure of the kidney after cisplatin."]
+    docs = list(nlp.pipe(texts, disable=["cfa_ner"]))
+    batches = [docs[:2], docs[2:]]
+    expected = [ner.predict(batch) for batch in batches]  # no cache in use
+    with ner.embedding_cache.in_use():
+        got = [ner.predict(batch) for batch in batches]
+    for g, e in zip(got, expected):
+        for a, b in zip(g, e):
+            numpy.testing.assert_array_equal(a, b)
+    distinct = {(t.orth, t.norm) for doc in docs for t in doc}
+    assert ner.embedding_cache.computed == len(distinct) < sum(len(d) for d in docs)
+    # a pipe() stream starts from an empty cache and fills it as it goes
+    list(ner.pipe([d.copy() for d in docs], batch_size=2))
+    assert ner.embedding_cache.computed == len(distinct)
+    # an update (weights change) empties it, as does use_params
+    example = Example.from_dict(nlp.make_doc(texts[0]), {"entities": [(0, 9, "Chemical")]})
+    nlp.update([Example(nlp(texts[0]), example.reference)], sgd=nlp.create_optimizer())
+    assert ner.embedding_cache.computed == 0 and not any(ner.embedding_cache.rows.values())
+    list(ner.pipe([d.copy() for d in docs], batch_size=2))
+    assert ner.embedding_cache.computed == len(distinct)
+    with nlp.use_params({(0, "no such parameter"): None}):  # as spaCy's training evaluates with averages
+        assert ner.embedding_cache.computed == 0
+        list(ner.pipe([d.copy() for d in docs], batch_size=2))
+    assert ner.embedding_cache.computed == 0

@@ -1,6 +1,7 @@
 """What ``cfa_ner`` and ``grid_ner`` share: entity types and datasets kept
 in ``cfg``, which dataset a doc is read with, the training step, and
-``pipe`` over ``annotate_batch``."""
+``pipe`` over ``annotate_batch`` (with the embedding rows of one ``pipe``
+stream kept between its batches)."""
 from functools import cached_property
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
@@ -12,6 +13,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate
 
+from ..ml.encoders.distinct_tokens import EmbeddingCache
 from ..ml.multitask.dataset_tags import set_dataset_types
 from ..extensions import ALL_DATASETS
 
@@ -40,6 +42,9 @@ class EntityPipe(TrainablePipe):
         self.default_dataset = dataset
         self.restrict_loss = restrict_loss
         self.cfg: Dict = {"labels": [], "datasets": {}}
+        # the encoder's embedding rows within one pipe() stream; emptied whenever
+        # the weights may change (update, finish_update, use_params, a new stream)
+        self.embedding_cache = EmbeddingCache()
 
     @property
     def datasets(self) -> Dict[str, List[str]]:
@@ -135,9 +140,11 @@ class EntityPipe(TrainablePipe):
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         error_handler = self.get_error_handler()
         self.require_vectors()
+        self.embedding_cache.clear()
         for batch in minibatch(stream, size=batch_size):
             try:
-                self.annotate_batch(batch)
+                with self.embedding_cache.in_use():
+                    self.annotate_batch(batch)
                 yield from batch
             except Exception as err:
                 error_handler(self.name, self, batch, err)
@@ -153,6 +160,7 @@ class EntityPipe(TrainablePipe):
         sgd=None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
+        self.embedding_cache.clear()
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
@@ -171,3 +179,16 @@ class EntityPipe(TrainablePipe):
         for key, value in self.model.attrs.get("aux_losses", {}).items():
             losses[f"{self.name}_{key}"] = losses.get(f"{self.name}_{key}", 0.0) + value
         return losses
+
+    def finish_update(self, sgd) -> None:
+        self.embedding_cache.clear()
+        super().finish_update(sgd)
+
+    def use_params(self, params: dict):
+        """TrainablePipe.use_params (a generator, as Language.use_params drives
+        it), with the cached embedding rows dropped on entry and exit."""
+        self.embedding_cache.clear()
+        try:
+            yield from super().use_params(params)
+        finally:
+            self.embedding_cache.clear()
