@@ -5,6 +5,7 @@ mid-run."""
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from bioner_spacy.collection.shards import read_shard_rows, write_shard
-from bioner_spacy.collection.sources import InputError, medline_text, plan_shards, read_shard
+from bioner_spacy.collection.sources import (
+    InputError,
+    Shard,
+    article_offsets,
+    medline_text,
+    plan_shards,
+    read_shard,
+)
 
 from .conftest import TOY_TEXT
 from .test_cli import cli
@@ -66,6 +74,32 @@ def test_medline_text_and_ids(tmp_path):
 
     article = ET.fromstring(MEDLINE.split("\n", 2)[2]).find("PubmedArticle")
     assert medline_text(article) == records[0].text
+
+
+def test_medline_shards_start_at_their_first_article_bytes(tmp_path):
+    path = tmp_path / "pubmed24n0002.xml.gz"
+    path.write_bytes(gzip.compress(MEDLINE.encode("utf8")))
+    starts = [m.start() for m in re.finditer(rb"<PubmedArticle>", MEDLINE.encode("utf8"))]
+    assert article_offsets(path) == starts
+    for chunk_size in (1, 7, 15, 16, 40):  # a start tag cut by every kind of chunk boundary
+        assert article_offsets(path, chunk_size) == starts
+    shards = plan_shards([path], 1)
+    assert [(s.offset, s.end) for s in shards] == [(starts[0], starts[1]), (starts[1], starts[2]), (starts[2], 0)]
+    # in any order, each shard reads exactly its own articles
+    assert [r.id for s in reversed(shards) for r in read_shard(s)] == ["103", "102", "101"]
+    assert [r.id for s in shards + shards[1:] for r in read_shard(s)] == ["101", "102", "103", "102", "103"]
+    # reading starts at the offset: a shard that says "article 0 at the third article's bytes" reads the third
+    third = Shard(index=0, kind="medline", count=1, path=str(path), start=0, offset=starts[2])
+    assert [r.id for r in read_shard(third)] == ["103"]
+    # and stops at its end: a range that holds fewer articles than planned means the file changed
+    short = Shard(index=0, kind="medline", count=2, path=str(path), start=0, offset=starts[0], end=starts[1])
+    with pytest.raises(InputError, match=r"pubmed24n0002.xml.gz: 1 of the 2 articles planned from article 0 on"):
+        list(read_shard(short))
+    # a start tag the parser does not see (in a comment) would shift every shard after it: refused
+    commented = tmp_path / "commented.xml"
+    commented.write_text(MEDLINE.replace("<PubmedArticleSet>", "<PubmedArticleSet><!-- <PubmedArticle> -->"))
+    with pytest.raises(InputError, match=r"commented.xml: 4 <PubmedArticle> start tags in its bytes but 3 articles"):
+        plan_shards([commented], 1)
 
 
 def test_every_input_kind_is_planned_and_read_back_in_order(tmp_path):

@@ -14,15 +14,19 @@ Input kinds, by path:
 - ``.xml.gz`` / ``.xml``: PubMed/MEDLINE citation files (the baseline and
   update files): one record per ``PubmedArticle``, id = its PMID, text =
   the title, a blank line, then the abstract's paragraphs, one per line
-  (``medline_text``);
+  (``medline_text``); a shard starts at the (uncompressed) byte offset of
+  its first article's start tag, so reading it parses only its own
+  articles (the bytes before are decompressed, not parsed);
 - any other file: one record, its whole text, id = its file name.
 
 A record that cannot be read (a bad JSONL line, a citation without a PMID)
 is still a record of its shard, with the reason in ``error``: the output
 then holds every input record exactly once, read or not.
 """
+import contextlib
 import gzip
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +42,8 @@ class Shard:
     count: int  # records in the shard
     path: str = ""  # the file (not for kind "files")
     start: int = 0  # first record: line number (jsonl), row in the row group (parquet), article (medline)
-    offset: int = 0  # jsonl: byte offset of the first line; parquet: the row group
+    offset: int = 0  # jsonl: byte offset of the first line; parquet: the row group; medline: of the first article
+    end: int = 0  # medline: the byte offset of the next shard's first article (0: the end of the file)
     files: List[str] = field(default_factory=list)  # kind "files": one record per file
     ids: List[str] = field(default_factory=list)  # kind "files": each file's record id
 
@@ -110,9 +115,14 @@ def plan_shards(inputs: Iterable[Path], size: int) -> List[Shard]:
                 for start in range(0, rows, size):
                     add("parquet", min(size, rows - start), path=str(path), start=start, offset=group)
         else:
-            n = sum(1 for _ in medline_articles(path))
+            offsets = article_offsets(path)
+            n = sum(1 for _ in medline_articles(path))  # the whole file parsed once: a broken one fails here
+            if n != len(offsets):
+                raise InputError(f"{path}: {len(offsets)} <PubmedArticle> start tags in its bytes but {n} articles "
+                                 "parsed (a tag inside a comment or CDATA?); shards cannot start at byte offsets")
             for start in range(0, n, size):
-                add("medline", min(size, n - start), path=str(path), start=start)
+                end = offsets[start + size] if start + size < n else 0
+                add("medline", min(size, n - start), path=str(path), start=start, offset=offsets[start], end=end)
     flush_files()
     return shards
 
@@ -151,8 +161,7 @@ def read_shard(shard: Shard) -> Iterator[CollectionRecord]:
     elif shard.kind == "parquet":
         yield from read_parquet_shard(shard)
     elif shard.kind == "medline":
-        for record in medline_records(Path(shard.path), shard.start, shard.count):
-            yield record
+        yield from medline_records(Path(shard.path), shard.start, shard.count, shard.offset, shard.end)
     else:
         raise InputError(f"unknown shard kind {shard.kind!r}")
 
@@ -219,11 +228,79 @@ def open_xml(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
-def medline_articles(path: Path) -> Iterator[ET.Element]:
-    """Each ``PubmedArticle`` element, cleared once the caller is done with it
-    (the file is never held in memory)."""
+ARTICLE_START = re.compile(rb"<PubmedArticle[\s>]")
+
+
+def article_offsets(path: Path, chunk_size: int = 1 << 20) -> List[int]:
+    """The uncompressed byte offset of each ``<PubmedArticle>`` start tag, in
+    order, found by scanning the bytes (no parsing)."""
+    offsets: List[int] = []
+    keep = len(b"<PubmedArticle") + 1  # a tag cut by a chunk boundary is found in the next round
     try:
         with open_xml(path) as stream:
+            data, base = b"", 0  # base: the offset of data[0]
+            while True:
+                chunk = stream.read(chunk_size)
+                data += chunk
+                last = not chunk
+                limit = len(data) if last else len(data) - keep
+                offsets.extend(base + m.start() for m in ARTICLE_START.finditer(data, 0, len(data))
+                               if m.start() < limit)
+                if last:
+                    return offsets
+                cut = max(limit, 0)
+                data, base = data[cut:], base + cut
+    except (OSError, EOFError) as err:
+        raise InputError(f"{path}: not a readable PubMed XML file ({err})") from err
+
+
+class ByteRange:
+    """The bytes ``offset`` .. ``end`` of a file (``end`` 0: to its end)
+    between an opening and, where the range stops early, a closing root
+    tag: a well-formed document for the parser, which then reads nothing
+    past ``end``, so the next shard of the file starts where this one
+    stopped."""
+
+    def __init__(self, stream, offset: int, end: int):
+        if stream.tell() != offset:
+            stream.seek(offset)  # gzip: forward from where it is, or from the start
+        self.stream, self.end = stream, end
+        self.head, self.tail = b"<PubmedArticleSet>", (b"</PubmedArticleSet>" if end else b"")
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        left = self.end - self.stream.tell() if self.end else size
+        if self.end and left <= 0:
+            tail, self.tail = self.tail, b""
+            return tail
+        return self.stream.read(min(size, left) if size >= 0 else left)
+
+
+# the file the last shard read, left open at the end of that shard: the next
+# shard of the same file (usually the next one read) starts right there
+_open_xml: dict = {}
+
+
+def open_at(path: Path):
+    if _open_xml.get("path") != str(path):
+        if "stream" in _open_xml:
+            _open_xml.pop("stream").close()
+        _open_xml.update(path=str(path), stream=open_xml(path))
+    return _open_xml["stream"]
+
+
+def medline_articles(path: Path, offset: int = 0, end: int = 0) -> Iterator[ET.Element]:
+    """Each ``PubmedArticle`` element (only those in the bytes ``offset`` ..
+    ``end`` where an offset is given), cleared once the caller is done with
+    it (the file is never held in memory)."""
+    try:
+        with contextlib.ExitStack() as opened:
+            if offset:  # the file stays open for the next shard
+                stream = ByteRange(open_at(path), offset, end)
+            else:
+                stream = opened.enter_context(open_xml(path))
             context = ET.iterparse(stream, events=("start", "end"))
             _, root = next(context)
             for event, element in context:
@@ -247,14 +324,23 @@ def medline_text(article: ET.Element) -> str:
     return f"{title}\n\n{abstract}" if abstract else title
 
 
-def medline_records(path: Path, start: int, count: int) -> Iterator[CollectionRecord]:
-    for k, article in enumerate(medline_articles(path)):
+def medline_records(path: Path, start: int, count: int, offset: int = 0, end: int = 0) -> Iterator[CollectionRecord]:
+    """Articles ``start`` .. ``start + count - 1`` of the file; ``offset``: the
+    byte offset of article ``start`` (0: counted from the file's start),
+    ``end``: of the article after the last (0: the file's end). Fewer
+    articles there than planned: an InputError (the file changed)."""
+    found = 0
+    for k, article in enumerate(medline_articles(path, offset, end), start if offset else 0):
         if k < start:
             continue
         if k >= start + count:
             return
+        found += 1
         pmid = element_text(article.find("MedlineCitation/PMID"))
         if not pmid:
             yield CollectionRecord(f"{path}:{k}", "", error=f"{path}: article {k} has no PMID")
         else:
             yield CollectionRecord(pmid, medline_text(article))
+    if found < count:
+        raise InputError(f"{path}: {found} of the {count} articles planned from article {start} on; "
+                         "the file changed since the run was planned (start again in a new output folder)")
