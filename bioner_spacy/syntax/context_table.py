@@ -89,6 +89,39 @@ def keep_nearest(rows: numpy.ndarray, cols: numpy.ndarray, max_context: int) -> 
     return rows[keep], cols[keep]
 
 
+def batch_pairs(docs: List[Doc], syntax: str, label_ids: Dict[str, int]) -> Tuple[numpy.ndarray, numpy.ndarray,
+                                                                                  numpy.ndarray]:
+    """(rows, cols, label id of every token) over the batch's concatenated
+    tokens for "dep" and "pos", from one attribute array per doc: the pairs
+    of ``dependency_pairs`` and ``window_pairs``, the labels of
+    ``word_labels``, without a Python step per token."""
+    attr = DEP if syntax == "dep" else TAG
+    for doc in docs:
+        require_annotation(doc, syntax)
+    lengths = numpy.asarray([len(doc) for doc in docs], dtype="int64")
+    arrays = [doc.to_array([HEAD, attr]).reshape(len(doc), 2) for doc in docs]
+    table = numpy.concatenate(arrays) if arrays else numpy.zeros((0, 2), dtype="uint64")
+    N = int(lengths.sum())
+    i = numpy.arange(N, dtype="int64")
+    if syntax == "dep":
+        head = i + table[:, 0].view("int64")
+        linked = head != i
+        rows = numpy.concatenate([i, i[linked], head[linked]])
+        cols = numpy.concatenate([i, head[linked], i[linked]])
+    else:
+        start = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)  # each token's doc start
+        end = start + numpy.repeat(lengths, lengths)
+        rows = numpy.repeat(i, 3)
+        cols = rows + numpy.tile(numpy.asarray([-1, 0, 1], dtype="int64"), N)
+        inside = (cols >= numpy.repeat(start, 3)) & (cols < numpy.repeat(end, 3))
+        rows, cols = rows[inside], cols[inside]
+    strings = docs[0].vocab.strings if docs else None
+    keys, inverse = numpy.unique(table[:, 1], return_inverse=True)
+    names = [strings[int(key)].lower() if syntax == "dep" else strings[int(key)] for key in keys.tolist()]
+    ids = numpy.asarray([label_ids.get(name, UNKNOWN_LABEL) for name in names], dtype="int32")
+    return rows, cols, ids[inverse.reshape(-1)] if len(keys) else numpy.zeros(0, dtype="int32")
+
+
 def context_table(
     docs: List[Doc], syntax: str, max_context: int, label_ids: Dict[str, int]
 ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
@@ -96,18 +129,22 @@ def context_table(
     index of each context word (in sentence order), its label id
     (``label_ids``; UNKNOWN_LABEL for an unseen label) and a mask of the real
     entries. A padding slot points at the token itself and is masked out."""
-    all_rows, all_cols, label_of_token, offset = [], [], [], 0
-    for doc in docs:
-        rows, cols, labels = doc_pairs(doc, syntax, max_context)
-        all_rows.append(rows + offset)
-        all_cols.append(cols + offset)
-        label_of_token.extend(labels)
-        offset += len(doc)
-    N = offset
+    N = sum(len(doc) for doc in docs)
     if N == 0:
         empty = numpy.zeros((0, 1), dtype="int32")
         return empty, empty.copy(), numpy.zeros((0, 1), dtype="bool")
-    rows, cols = numpy.concatenate(all_rows), numpy.concatenate(all_cols)
+    if syntax in ("dep", "pos"):
+        rows, cols, token_label = batch_pairs(docs, syntax, label_ids)
+    else:
+        all_rows, all_cols, label_of_token, offset = [], [], [], 0
+        for doc in docs:
+            doc_rows, doc_cols, labels = doc_pairs(doc, syntax, max_context)
+            all_rows.append(doc_rows + offset)
+            all_cols.append(doc_cols + offset)
+            label_of_token.extend(labels)
+            offset += len(doc)
+        rows, cols = numpy.concatenate(all_rows), numpy.concatenate(all_cols)
+        token_label = numpy.asarray([label_ids.get(name, UNKNOWN_LABEL) for name in label_of_token], dtype="int32")
     # one entry per (i, k), sorted by i then k
     keys = numpy.unique(rows * N + cols)
     rows, cols = keys // N, keys % N
@@ -118,7 +155,6 @@ def context_table(
     counts = numpy.bincount(rows, minlength=N)
     m = max(int(counts.max()), 1)
     slot = numpy.arange(len(rows)) - numpy.repeat(numpy.cumsum(counts) - counts, counts)
-    token_label = numpy.asarray([label_ids.get(name, UNKNOWN_LABEL) for name in label_of_token], dtype="int32")
     index = numpy.repeat(numpy.arange(N, dtype="int32")[:, None], m, axis=1)
     label = numpy.zeros((N, m), dtype="int32")
     mask = numpy.zeros((N, m), dtype="bool")
