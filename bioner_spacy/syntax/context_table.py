@@ -24,59 +24,20 @@ from .context import constituency_context, require_annotation, SYNTAX_TYPES
 # label id of a label the model never saw (row 0 of the label tables)
 UNKNOWN_LABEL = 0
 
-Pairs = Tuple[numpy.ndarray, numpy.ndarray]  # rows i, columns k (doc-local token indices)
+Pairs = Tuple[numpy.ndarray, numpy.ndarray]  # rows i, columns k (token indices)
 
 
-def dependency_pairs(doc: Doc) -> Pairs:
-    """Each token, its governor and its dependents: (i, i), (i, head(i))
-    and (head(j), j) for every non-root j."""
-    n = len(doc)
-    i = numpy.arange(n, dtype="int64")
-    head = i + doc.to_array(HEAD).view("int64")
-    linked = head != i
-    rows = numpy.concatenate([i, i[linked], head[linked]])
-    cols = numpy.concatenate([i, head[linked], i[linked]])
-    return rows, cols
-
-
-def window_pairs(doc: Doc, window: int = 1) -> Pairs:
-    """Each token and its neighbours within ``window`` words, in the doc."""
-    n = len(doc)
-    i = numpy.arange(n, dtype="int64")
-    offsets = numpy.arange(-window, window + 1, dtype="int64")
-    rows = numpy.repeat(i, len(offsets))
-    cols = rows + numpy.tile(offsets, n)
-    inside = (cols >= 0) & (cols < n)
-    return rows[inside], cols[inside]
-
-
-def word_labels(doc: Doc, attr: int, lower: bool) -> List[str]:
-    """The string of ``attr`` (DEP or TAG) of every token, lower-cased if asked."""
-    ids = doc.to_array(attr)
-    strings = doc.vocab.strings
-    names = {key: (strings[key].lower() if lower else strings[key]) for key in numpy.unique(ids).tolist()}
-    return [names[key] for key in ids.tolist()]
-
-
-def doc_pairs(doc: Doc, syntax: str, max_context: int) -> Tuple[numpy.ndarray, numpy.ndarray, List[str]]:
-    """(rows, cols, labels of each column token) of one doc; the "syn" pairs
+def constituency_pairs(doc: Doc, max_context: int) -> Tuple[numpy.ndarray, numpy.ndarray, List[str]]:
+    """(rows, cols, labels of each column token) of one doc's "syn" context,
     already cut to ``max_context``."""
-    if syntax == "dep":
-        require_annotation(doc, "dep")
-        return (*dependency_pairs(doc), word_labels(doc, DEP, lower=True))
-    if syntax == "pos":
-        require_annotation(doc, "pos")
-        return (*window_pairs(doc), word_labels(doc, TAG, lower=False))
-    if syntax == "syn":
-        ctx = constituency_context(doc, max_context=max_context)
-        rows = numpy.asarray([i for i, indices in enumerate(ctx.indices) for _ in indices], dtype="int64")
-        cols = numpy.asarray([k for indices in ctx.indices for k in indices], dtype="int64")
-        labels = [""] * len(doc)
-        for indices, names in zip(ctx.indices, ctx.labels):
-            for k, name in zip(indices, names):
-                labels[k] = name
-        return rows, cols, labels
-    raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)}")
+    ctx = constituency_context(doc, max_context=max_context)
+    rows = numpy.asarray([i for i, indices in enumerate(ctx.indices) for _ in indices], dtype="int64")
+    cols = numpy.asarray([k for indices in ctx.indices for k in indices], dtype="int64")
+    labels = [""] * len(doc)
+    for indices, names in zip(ctx.indices, ctx.labels):
+        for k, name in zip(indices, names):
+            labels[k] = name
+    return rows, cols, labels
 
 
 def keep_nearest(rows: numpy.ndarray, cols: numpy.ndarray, max_context: int) -> Pairs:
@@ -92,9 +53,11 @@ def keep_nearest(rows: numpy.ndarray, cols: numpy.ndarray, max_context: int) -> 
 def batch_pairs(docs: List[Doc], syntax: str, label_ids: Dict[str, int]) -> Tuple[numpy.ndarray, numpy.ndarray,
                                                                                   numpy.ndarray]:
     """(rows, cols, label id of every token) over the batch's concatenated
-    tokens for "dep" and "pos", from one attribute array per doc: the pairs
-    of ``dependency_pairs`` and ``window_pairs``, the labels of
-    ``word_labels``, without a Python step per token."""
+    tokens for "dep" and "pos", from one attribute array per doc, without a
+    Python step per token. dep: each token, its governor and its dependents,
+    (i, i), (i, head(i)) and (head(j), j) for every non-root j, labelled with
+    the lower-cased dependency label; pos: each token and its neighbours
+    within one word in its doc, labelled with the fine-grained tag."""
     attr = DEP if syntax == "dep" else TAG
     for doc in docs:
         require_annotation(doc, syntax)
@@ -135,16 +98,18 @@ def context_table(
         return empty, empty.copy(), numpy.zeros((0, 1), dtype="bool")
     if syntax in ("dep", "pos"):
         rows, cols, token_label = batch_pairs(docs, syntax, label_ids)
-    else:
+    elif syntax == "syn":
         all_rows, all_cols, label_of_token, offset = [], [], [], 0
         for doc in docs:
-            doc_rows, doc_cols, labels = doc_pairs(doc, syntax, max_context)
+            doc_rows, doc_cols, labels = constituency_pairs(doc, max_context)
             all_rows.append(doc_rows + offset)
             all_cols.append(doc_cols + offset)
             label_of_token.extend(labels)
             offset += len(doc)
         rows, cols = numpy.concatenate(all_rows), numpy.concatenate(all_cols)
         token_label = numpy.asarray([label_ids.get(name, UNKNOWN_LABEL) for name in label_of_token], dtype="int32")
+    else:
+        raise ValueError(f"Unknown syntax type {syntax!r}: use one of {', '.join(SYNTAX_TYPES)}")
     # one entry per (i, k), sorted by i then k
     keys = numpy.unique(rows * N + cols)
     rows, cols = keys // N, keys % N
