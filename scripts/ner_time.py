@@ -1,5 +1,6 @@
 """Seconds that a pipeline's last component (the NER) and the whole pipeline
-take on the same texts, one thread, best of 3 for the component: for
+take on the same texts, one thread, best of 3 for the component, and a
+digest of the entities the whole pipeline finds: for
 comparing two checkouts of bioner-spacy on one pipeline, run it under each
 with PYTHONPATH pointing at the checkout, alternating:
 
@@ -9,6 +10,7 @@ with PYTHONPATH pointing at the checkout, alternating:
             "$OLDPWD/benchmark/pipelines/bilstm-vec" "$OLDPWD/corpus/BC5CDR-chem/test.spacy")
     done
 """
+import hashlib
 import sys
 import time
 
@@ -34,9 +36,13 @@ def main(pipeline: str, data: str, limit: int = 2000) -> None:
         list(ner.pipe(fresh, batch_size=128))
         best = min(best, time.perf_counter() - start)
     start = time.perf_counter()
-    list(nlp.pipe(texts, batch_size=128))
+    tagged = list(nlp.pipe(texts, batch_size=128))
     full = time.perf_counter() - start
-    print(f"bioner_spacy from {bioner_spacy.__file__}: {last} {best:.2f} s, whole pipeline {full:.2f} s, {len(texts)} texts")
+    # the entities themselves, so that two checkouts can be seen to agree
+    ents = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in tagged]
+    digest = hashlib.md5(repr(ents).encode("utf8")).hexdigest()[:12]
+    print(f"bioner_spacy from {bioner_spacy.__file__}: {last} {best:.2f} s, whole pipeline {full:.2f} s, "
+          f"{len(texts)} texts, {sum(map(len, ents))} entities (digest {digest})")
 
 
 if __name__ == "__main__":

@@ -50,16 +50,25 @@ def profile(pipeline: str, data: str, limit: int, batch_size: int, repeats: int,
 
 
 def cfa_parts(ner, docs: List, batch_size: int, repeats: int) -> Dict[str, float]:
-    """The NER's predict split into its encoder, its context table and the
-    rest (attention and output layer), and decoding with set_annotations."""
+    """The NER's predict split into its encoder (for spaCy's Tok2Vec: the
+    embedding of each batch's distinct tokens, and the contextual encoder),
+    its context table and the rest (attention and output layer), and
+    decoding with set_annotations. Batch by batch, as ``predict`` runs: no
+    embedding rows kept between batches (``pipe`` keeps them)."""
     from ..ml.attention.cfa import context_arrays
+    from ..ml.encoders.distinct_tokens import embed_distinct_tokens, predict_tok2vec
 
     batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
     model = ner.model
     parts = {"predict": best_of(repeats, lambda _: [ner.predict(b) for b in batches])}
     if model.has_ref("tok2vec"):
         tok2vec = model.get_ref("tok2vec")
-        parts["encoder (tok2vec)"] = best_of(repeats, lambda _: [tok2vec.predict(b) for b in batches])
+        parts["encoder (tok2vec)"] = best_of(repeats, lambda _: [predict_tok2vec(tok2vec, b) for b in batches])
+        if tok2vec.has_ref("embed") and tok2vec.has_ref("encode"):
+            embed, encode = tok2vec.get_ref("embed"), tok2vec.get_ref("encode")
+            parts["encoder: embedding"] = best_of(repeats, lambda _: [embed_distinct_tokens(embed, b) for b in batches])
+            embedded = [embed_distinct_tokens(embed, b) for b in batches]
+            parts["encoder: encode"] = best_of(repeats, lambda _: [encode.predict(x) for x in embedded])
     attention = model.get_ref("attention") if model.has_ref("attention") else None
     if attention is not None and attention.name == "cfa_attention":
         parts["context table"] = best_of(repeats, lambda _: [context_arrays(attention, b) for b in batches])
