@@ -23,7 +23,6 @@ A record that cannot be read (a bad JSONL line, a citation without a PMID)
 is still a record of its shard, with the reason in ``error``: the output
 then holds every input record exactly once, read or not.
 """
-import contextlib
 import gzip
 import json
 import re
@@ -115,8 +114,12 @@ def plan_shards(inputs: Iterable[Path], size: int) -> List[Shard]:
                 for start in range(0, rows, size):
                     add("parquet", min(size, rows - start), path=str(path), start=start, offset=group)
         else:
-            offsets = article_offsets(path)
-            n = sum(1 for _ in medline_articles(path))  # the whole file parsed once: a broken one fails here
+            # one pass: the whole file parsed (a broken one fails here) while its start tags are noted
+            with open_xml(path) as stream:
+                tags = StartTags(stream)
+                n = sum(1 for _ in parse_articles(path, tags))
+                tags.read()  # whatever the parser left unread
+            offsets = tags.offsets
             if n != len(offsets):
                 raise InputError(f"{path}: {len(offsets)} <PubmedArticle> start tags in its bytes but {n} articles "
                                  "parsed (a tag inside a comment or CDATA?); shards cannot start at byte offsets")
@@ -225,31 +228,46 @@ def read_parquet_shard(shard: Shard) -> Iterator[CollectionRecord]:
 # --- PubMed / MEDLINE XML -----------------------------------------------------
 
 def open_xml(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    try:
+        return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable PubMed XML file ({err})") from err
 
 
 ARTICLE_START = re.compile(rb"<PubmedArticle[\s>]")
 
 
+class StartTags:
+    """A stream read through, noting the (uncompressed) byte offset of each
+    ``<PubmedArticle>`` start tag in the bytes that pass (no parsing): the
+    parser that counts a file's articles finds their offsets in the same
+    pass."""
+
+    KEEP = len(b"<PubmedArticle") + 1  # a tag cut by a read boundary is found with the next read
+
+    def __init__(self, stream):
+        self.stream, self.offsets = stream, []
+        self.data, self.base = b"", 0  # bytes not yet searched to the end, and the offset of data[0]
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.data += chunk
+        limit = len(self.data) if not chunk else len(self.data) - self.KEEP
+        self.offsets.extend(self.base + m.start() for m in ARTICLE_START.finditer(self.data) if m.start() < limit)
+        cut = max(limit, 0)
+        self.data, self.base = self.data[cut:], self.base + cut
+        return chunk
+
+
 def article_offsets(path: Path, chunk_size: int = 1 << 20) -> List[int]:
     """The uncompressed byte offset of each ``<PubmedArticle>`` start tag, in
     order, found by scanning the bytes (no parsing)."""
-    offsets: List[int] = []
-    keep = len(b"<PubmedArticle") + 1  # a tag cut by a chunk boundary is found in the next round
     try:
         with open_xml(path) as stream:
-            data, base = b"", 0  # base: the offset of data[0]
-            while True:
-                chunk = stream.read(chunk_size)
-                data += chunk
-                last = not chunk
-                limit = len(data) if last else len(data) - keep
-                offsets.extend(base + m.start() for m in ARTICLE_START.finditer(data, 0, len(data))
-                               if m.start() < limit)
-                if last:
-                    return offsets
-                cut = max(limit, 0)
-                data, base = data[cut:], base + cut
+            tags = StartTags(stream)
+            while tags.read(chunk_size):
+                pass
+            return tags.offsets
     except (OSError, EOFError) as err:
         raise InputError(f"{path}: not a readable PubMed XML file ({err})") from err
 
@@ -295,18 +313,23 @@ def medline_articles(path: Path, offset: int = 0, end: int = 0) -> Iterator[ET.E
     """Each ``PubmedArticle`` element (only those in the bytes ``offset`` ..
     ``end`` where an offset is given), cleared once the caller is done with
     it (the file is never held in memory)."""
+    if offset:  # the file stays open for the next shard
+        yield from parse_articles(path, ByteRange(open_at(path), offset, end))
+    else:
+        with open_xml(path) as stream:
+            yield from parse_articles(path, stream)
+
+
+def parse_articles(path: Path, stream) -> Iterator[ET.Element]:
+    """Each ``PubmedArticle`` element of an XML stream (``path`` names it in
+    errors), cleared once the caller is done with it."""
     try:
-        with contextlib.ExitStack() as opened:
-            if offset:  # the file stays open for the next shard
-                stream = ByteRange(open_at(path), offset, end)
-            else:
-                stream = opened.enter_context(open_xml(path))
-            context = ET.iterparse(stream, events=("start", "end"))
-            _, root = next(context)
-            for event, element in context:
-                if event == "end" and element.tag == "PubmedArticle":
-                    yield element
-                    root.clear()
+        context = ET.iterparse(stream, events=("start", "end"))
+        _, root = next(context)
+        for event, element in context:
+            if event == "end" and element.tag == "PubmedArticle":
+                yield element
+                root.clear()
     except (ET.ParseError, OSError, EOFError) as err:
         raise InputError(f"{path}: not a readable PubMed XML file ({err})") from err
 

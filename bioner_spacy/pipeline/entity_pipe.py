@@ -43,7 +43,7 @@ class EntityPipe(TrainablePipe):
         self.restrict_loss = restrict_loss
         self.cfg: Dict = {"labels": [], "datasets": {}}
         # the encoder's embedding rows within one pipe() stream; emptied whenever
-        # the weights may change (update, finish_update, use_params, a new stream)
+        # the weights may change (finish_update, use_params, a new stream)
         self.embedding_cache = EmbeddingCache()
 
     @property
@@ -160,7 +160,6 @@ class EntityPipe(TrainablePipe):
         sgd=None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        self.embedding_cache.clear()
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)

@@ -53,7 +53,7 @@ def keep_nearest(rows: numpy.ndarray, cols: numpy.ndarray, max_context: int) -> 
 def batch_pairs(docs: List[Doc], syntax: str, label_ids: Dict[str, int]) -> Tuple[numpy.ndarray, numpy.ndarray,
                                                                                   numpy.ndarray]:
     """(rows, cols, label id of every token) over the batch's concatenated
-    tokens for "dep" and "pos", from one attribute array per doc, without a
+    tokens (at least one) for "dep" and "pos", from one attribute array per doc, without a
     Python step per token. dep: each token, its governor and its dependents,
     (i, i), (i, head(i)) and (head(j), j) for every non-root j, labelled with
     the lower-cased dependency label; pos: each token and its neighbours
@@ -62,8 +62,7 @@ def batch_pairs(docs: List[Doc], syntax: str, label_ids: Dict[str, int]) -> Tupl
     for doc in docs:
         require_annotation(doc, syntax)
     lengths = numpy.asarray([len(doc) for doc in docs], dtype="int64")
-    arrays = [doc.to_array([HEAD, attr]).reshape(len(doc), 2) for doc in docs]
-    table = numpy.concatenate(arrays) if arrays else numpy.zeros((0, 2), dtype="uint64")
+    table = numpy.concatenate([doc.to_array([HEAD, attr]).reshape(len(doc), 2) for doc in docs])
     N = int(lengths.sum())
     i = numpy.arange(N, dtype="int64")
     if syntax == "dep":
@@ -78,11 +77,11 @@ def batch_pairs(docs: List[Doc], syntax: str, label_ids: Dict[str, int]) -> Tupl
         cols = rows + numpy.tile(numpy.asarray([-1, 0, 1], dtype="int64"), N)
         inside = (cols >= numpy.repeat(start, 3)) & (cols < numpy.repeat(end, 3))
         rows, cols = rows[inside], cols[inside]
-    strings = docs[0].vocab.strings if docs else None
+    strings = docs[0].vocab.strings
     keys, inverse = numpy.unique(table[:, 1], return_inverse=True)
     names = [strings[int(key)].lower() if syntax == "dep" else strings[int(key)] for key in keys.tolist()]
     ids = numpy.asarray([label_ids.get(name, UNKNOWN_LABEL) for name in names], dtype="int32")
-    return rows, cols, ids[inverse.reshape(-1)] if len(keys) else numpy.zeros(0, dtype="int32")
+    return rows, cols, ids[inverse.reshape(-1)]
 
 
 def context_table(

@@ -3,10 +3,10 @@
 spaCy's Tok2Vec is ``chain(embed, encode)``, and its contract is that
 ``embed`` maps tokens to *context-independent* vectors ("Embed tokens into
 context-independent word vector representations", spacy.Tok2Vec.v2); only
-``encode`` reads context. Biomedical text repeats its words (a batch of 128
-BC5CDR sentences has about 30% distinct tokens), so at inference the embed
-is computed for the distinct tokens only and copied to every occurrence:
-the same vectors, bit for bit, for a third of the work.
+``encode`` reads context. Biomedical text repeats its words, so at inference
+the embed is computed for the distinct tokens of a batch only and copied to
+every occurrence: the same vectors for less work (the profiler,
+``bioner_spacy.benchmark.profile``, times the embedding).
 
 A token is identified by its ORTH and its NORM (the one attribute spaCy lets
 a token override); every other column the embed's feature extractors read
@@ -37,10 +37,19 @@ TOKEN_WISE_LAYERS = {"extract_features", "list2ragged", "ragged2list", "ints-get
                      "remap_ids", "list2array", "array2list", "residual"}
 
 
+_key_attrs: Dict[int, Optional[List[int]]] = {}  # embed layer id -> token_key_attrs (a model's layers are fixed)
+
+
 def token_key_attrs(embed: Model) -> Optional[List[int]]:
     """The attributes that identify a token for ``embed`` (ORTH, NORM), or
     None where the embed is not known to be token-wise over lexical
-    attributes and NORM."""
+    attributes and NORM; worked out once per embed layer."""
+    if embed.id not in _key_attrs:
+        _key_attrs[embed.id] = find_key_attrs(embed)
+    return _key_attrs[embed.id]
+
+
+def find_key_attrs(embed: Model) -> Optional[List[int]]:
     for layer in embed.walk():
         if not layer.layers and layer.name not in TOKEN_WISE_LAYERS:
             return None
