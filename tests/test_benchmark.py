@@ -97,6 +97,8 @@ def test_auxiliary_pairs_train_each_corpus_with_its_own(spec):
     (("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {long: {max_steps: many}}"), "whole numbers >= 0"),
     (("{name: G, systems: [a, b, trf],", "{name: G, baseline: mtm, systems: [a, b, trf],"),
      r"group 'G': baseline 'mtm' is not one of its systems \(a, b, trf\)"),
+    (("{name: G, systems: [a, b, trf],", "{name: G, anchors: [Nobody 2020], systems: [a, b, trf],"),
+     r"group 'G': no published figures named 'Nobody 2020' \(known: Crichton"),
 ])
 def test_bad_specs_name_the_file_and_value(spec, change, message):
     spec.write_text(SPEC.replace(*change))
@@ -436,6 +438,28 @@ def test_report_says_where_we_are_below_the_published_figures(spec, tmp_path):
     assert ("- NCBI-disease: our best, System A, 80.50 (2 seeds) is above the best published figure, 80.37 "
             "(Crichton et al. 2017, multi-task CNN (published)), by 0.13.") in text
     assert "- BC5CDR-chem: our best" not in text
+
+
+def test_a_group_names_the_published_figures_it_is_shown_beside(spec, tmp_path):
+    """A group of transformer systems names seed 002's published rows: they
+    are shown and compared with, and the CPU systems' rows are not."""
+    spec.write_text(SPEC.replace("{name: G, systems: [a, b, trf],",
+                                 "{name: G, anchors: ['seed 002, E-BioBERT + PAMDFGA (BioBERT, GPU; published)'], "
+                                 "systems: [a, b, trf],"))
+    matrix = load_matrix(spec, "m")
+    cells = {}
+    for seed in (0, 1):
+        for dataset, f in (("NCBI-disease", 0.85), ("BC5CDR-chem", 0.95)):
+            run = Run("a", (dataset,), seed)
+            cells[run.key] = cell(run, {dataset: f})
+    text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=cells)
+    group_g = text.split("## G")[1].split("## H")[0]
+    assert "| *seed 002, E-BioBERT + PAMDFGA (BioBERT, GPU; published)* | *94.16* | *90.55* |" in group_g
+    assert "Crichton" not in group_g
+    assert ("- NCBI-disease: our best, System A, 85.00 (2 seeds) is below the best published figure, 90.55 "
+            "(seed 002, E-BioBERT + PAMDFGA (BioBERT, GPU; published)), by 5.55.") in group_g
+    assert ("- BC5CDR-chem: our best, System A, 95.00 (2 seeds) is above the best published figure, 94.16 "
+            "(seed 002, E-BioBERT + PAMDFGA (BioBERT, GPU; published)), by 0.84.") in group_g
 
 
 def test_speed_ratio_is_the_median_of_back_to_back_pairs(monkeypatch):

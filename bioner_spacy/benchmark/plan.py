@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from .anchors import ANCHORS, DEFAULT_ANCHORS
 from .corpora import ALL_DATASETS
 
 CORPORA_KINDS = ("file", "one", "all")
@@ -59,6 +60,8 @@ class Group:
     # system ("all") trains each corpus with its own auxiliaries, one run per
     # corpus, instead of one run over all the group's corpora
     aux: Dict[str, List[str]] = field(default_factory=dict)
+    # the published rows shown beside ours (labels of anchors.ANCHORS)
+    anchors: Tuple[str, ...] = DEFAULT_ANCHORS
 
     def corpora(self) -> List[str]:
         """The group's corpora and their auxiliaries."""
@@ -186,9 +189,14 @@ def load_matrix(path: Path, name: str) -> Matrix:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
     m = matrices[name]
     groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline"),
-                    {d: [a] if isinstance(a, str) else list(a) for d, a in (g.get("aux") or {}).items()})
+                    {d: [a] if isinstance(a, str) else list(a) for d, a in (g.get("aux") or {}).items()},
+                    tuple(g.get("anchors") or DEFAULT_ANCHORS))
               for g in m.get("groups", [])]
     for g in groups:
+        unknown = [a for a in g.anchors if a not in ANCHORS]
+        if unknown:
+            fail(path, f"group {g.name!r}: no published figures named {', '.join(map(repr, unknown))} "
+                       f"(known: {'; '.join(ANCHORS)})")
         if g.baseline is not None and g.baseline not in g.systems:
             fail(path, f"group {g.name!r}: baseline {g.baseline!r} is not one of its systems ({', '.join(g.systems)})")
         for d in g.aux:

@@ -69,7 +69,8 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
             by_seeds[(name, dataset)] = f1_by_seed(cells, [r for r in own if dataset in r.train], dataset)
             row.append(fmt(list(by_seeds[(name, dataset)].values())))
         lines.append(f"| {system.label} | " + " | ".join(row) + " |")
-    for source, figures in ANCHORS.items():
+    for source in group.anchors:
+        figures = ANCHORS[source]
         if any(d in figures for d in group.datasets):
             lines.append(f"| *{source}* | " + " | ".join(f"*{figures[d]:.2f}*" if d in figures else "" for d in group.datasets) + " |")
     return lines, by_seeds
@@ -80,7 +81,7 @@ def anchor_lines(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
     F1 against the best published figure, and whether we are above or below."""
     lines = []
     for dataset in group.datasets:
-        published = [(figures[dataset], source) for source, figures in ANCHORS.items() if dataset in figures]
+        published = [(ANCHORS[source][dataset], source) for source in group.anchors if dataset in ANCHORS[source]]
         ours = [(mean_std(list(f1.values()))[0], name, len(f1)) for (name, d), f1 in by_seeds.items() if d == dataset and f1]
         if not published or not ours:
             continue

@@ -75,7 +75,7 @@ def pretrain_text_command(
 
 def vectors_command(
     text: Path = typer.Argument(..., help="Prepared text (`bioner-spacy prepare-text`)"),
-    output: Path = typer.Argument(..., help="Vectors folder for paths.vectors ([initialize] vectors)"),
+    output: Path = typer.Argument(..., help="Vectors folder for paths.vectors (read by initialize.vectors)"),
     model: str = typer.Option(FloretSettings.model, help="cbow or skipgram"),
     dim: int = typer.Option(FloretSettings.dim, help="Vector width"),
     epoch: int = typer.Option(FloretSettings.epoch, help="Passes over the text"),
