@@ -142,6 +142,26 @@ def test_serialisation_round_trip(trained, tmp_path):
     numpy.testing.assert_array_equal(a, b)
 
 
+def test_bfloat16_inference_keeps_the_entities(trained, tmp_path):
+    """The trained grid loaded with inference_dtype bfloat16: float32 logits
+    close to (and not equal to) the float32 run, the same entities; training
+    is unchanged (the option only applies when predicting)."""
+    nlp, examples = trained
+    nlp.to_disk(tmp_path / "grid")
+    bf16 = spacy.load(tmp_path / "grid", config={"components": {"grid_ner": {"model": {"inference_dtype": "bfloat16"}}}})
+    for words, _ in NESTED_DISCONTINUOUS:
+        text = " ".join(words)
+        a = nlp.get_pipe("grid_ner").predict([nlp.make_doc(text)])[1][0]
+        b = bf16.get_pipe("grid_ner").predict([bf16.make_doc(text)])[1][0]
+        assert b.dtype == numpy.float32 and not numpy.array_equal(a, b)
+        numpy.testing.assert_allclose(a, b, atol=0.1 * numpy.abs(a).max())
+        assert spans_of(bf16(text)) == spans_of(nlp(text))
+    losses = bf16.update(examples, sgd=None, drop=0.0)
+    assert losses["grid_ner"] == pytest.approx(nlp.update(examples, sgd=None, drop=0.0)["grid_ner"], rel=1e-5)
+    with pytest.raises(ValueError, match="inference_dtype must be one of float32, bfloat16, not 'float16'"):
+        spacy.load(tmp_path / "grid", config={"components": {"grid_ner": {"model": {"inference_dtype": "float16"}}}})
+
+
 def test_predicted_spans_survive_docbin(trained):
     nlp, _ = trained
     doc = nlp("Risk of breast and ovarian cancer rose .")
