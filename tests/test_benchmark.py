@@ -487,3 +487,21 @@ def test_speed_ratio_is_the_median_of_back_to_back_pairs(monkeypatch):
     assert results["speed"]["B"]["speed_ratio_to_syntax"] == 0.9  # median of 0.9, 0.95, 0.9
     assert results["speed"]["syntax only"]["words_per_second"] == 120  # the best reference run
     assert results["speed"]["A"]["words_per_second"] == 80 and results["repeats"] == 3
+
+
+def test_every_system_of_the_main_matrix_builds_its_pipeline():
+    """Each system of configs/benchmark.yml: its config with its overrides
+    builds a spaCy pipeline (every override key, architecture and value
+    valid), without training, so a misspelt setting fails here and not an
+    hour into a benchmark."""
+    from spacy.util import load_config, load_model_from_config
+
+    from bioner_spacy.representations.encoder import package_path
+
+    matrix = load_matrix(REPO / "configs" / "benchmark.yml", "main")
+    assert len(matrix.systems) > 50
+    for name, system in matrix.systems.items():
+        overrides = {key: package_path(value) for key, value in system.overrides}
+        config = load_config(REPO / "configs" / f"{system.config}.cfg", overrides=overrides, interpolate=False)
+        nlp = load_model_from_config(config, auto_fill=True, validate=True)
+        assert nlp.pipe_names, name
