@@ -144,6 +144,13 @@ def test_nothing_runs_at_inference_and_the_pipeline_round_trips(tmp_path, syntax
     for a, b in zip(head.walk(), again.walk()):
         for name in a.param_names:
             numpy.testing.assert_array_equal(a.get_param(name), b.get_param(name))
+    # a pickled copy (nlp.pipe in several processes) annotates; it cannot train
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(loaded.get_pipe("mrc_auxiliary")))
+    assert copy(loaded.make_doc("x")).text == "x"
+    with pytest.raises(ValueError, match="pickled without its pipeline"):
+        copy.update(train_examples)
     # the component adds nothing at inference: without it, the same entities
     loaded.remove_pipe("mrc_auxiliary")
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(texts)] == tagged

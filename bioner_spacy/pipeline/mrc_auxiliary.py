@@ -65,8 +65,23 @@ def make_mrc_auxiliary(nlp: Language, name: str, model: Model, transformer: str,
     query: the kind of query (see the module). weight: beta in
     L = L_NER + beta L_MRC. queries: a JSON file of query texts (null: the
     packaged ones). dictionary_names: entity names per dictionary query."""
-    return MRCAuxiliary(nlp.vocab, model, name, lambda: nlp, transformer=transformer, query=query, weight=weight,
+    return MRCAuxiliary(nlp.vocab, model, name, PipelineRef(nlp), transformer=transformer, query=query, weight=weight,
                         queries=queries, dictionary_names=dictionary_names, seed=seed)
+
+
+class PipelineRef:
+    """The pipeline the component trains in (it reads the transformer there).
+    A pickled copy (``nlp.pipe`` over several processes) only annotates,
+    which needs none of it, so the reference is not pickled."""
+
+    def __init__(self, nlp: Optional[Language]):
+        self.nlp = nlp
+
+    def __call__(self) -> Optional[Language]:
+        return self.nlp
+
+    def __getstate__(self):
+        return {"nlp": None}
 
 
 def load_queries(path: Optional[str]) -> Dict[str, Dict[str, str]]:
@@ -82,7 +97,7 @@ def load_queries(path: Optional[str]) -> Dict[str, Dict[str, str]]:
 
 
 class MRCAuxiliary(TrainablePipe):
-    def __init__(self, vocab: Vocab, model: Model, name: str, get_nlp: Callable[[], Language], *,
+    def __init__(self, vocab: Vocab, model: Model, name: str, get_nlp: PipelineRef, *,
                  transformer: str, query: str, weight: float, queries: Optional[str], dictionary_names: int,
                  seed: int):
         if query not in QUERY_KINDS:
@@ -117,6 +132,8 @@ class MRCAuxiliary(TrainablePipe):
 
     def transformer_model(self) -> Model:
         nlp = self.get_nlp()
+        if nlp is None:
+            raise ValueError(f"[{self.name}] this copy was pickled without its pipeline: train the original")
         if self.transformer not in nlp.pipe_names:
             raise ValueError(f"[{self.name}] reads the transformer component {self.transformer!r}, which the "
                              f"pipeline does not have (it has: {', '.join(nlp.pipe_names)})")
