@@ -1,16 +1,23 @@
 """Where a pipeline's time goes: seconds per component over the same texts,
-and for a ``cfa_ner`` its own parts (encoder, context table, the rest of the
-forward pass, decoding), in one process with a fixed thread count.
+and for its NER component (``cfa_ner`` or ``grid_ner``) its own parts
+(encoder, context table, the rest of the forward pass, decoding), in one
+process with a fixed thread count.
 
     python -m bioner_spacy.benchmark.profile pipelines/BC5CDR-chem/cfa_bilstm_vectors-dep \
         --data corpus/BC5CDR-chem/test.spacy --limit 1500 --threads 1
 
 Each figure is the best of ``--repeats`` passes, after a warm-up batch.
+``--torch-ops N`` adds the N torch operations that take the NER's predict
+longest (cProfile, one pass, own time of each).
 """
 import argparse
+import cProfile
 import json
+import pstats
 import time
 from typing import Callable, Dict, List
+
+NER_COMPONENTS = ("cfa_ner", "grid_ner")
 
 
 def best_of(repeats: int, work: Callable[[object], object], setup: Callable[[], object] = lambda: None) -> float:
@@ -24,7 +31,8 @@ def best_of(repeats: int, work: Callable[[object], object], setup: Callable[[], 
     return min(times)
 
 
-def profile(pipeline: str, data: str, limit: int, batch_size: int, repeats: int, threads: int) -> Dict:
+def profile(pipeline: str, data: str, limit: int, batch_size: int, repeats: int, threads: int,
+            torch_ops: int = 0) -> Dict:
     import spacy
     from spacy.tokens import DocBin
 
@@ -43,13 +51,31 @@ def profile(pipeline: str, data: str, limit: int, batch_size: int, repeats: int,
                                 lambda: [d.copy() for d in docs])
         docs = list(proc.pipe(docs, batch_size=batch_size))
     parts: Dict[str, float] = {}
-    if "cfa_ner" in nlp.pipe_names:
-        parts = cfa_parts(nlp.get_pipe("cfa_ner"), docs, batch_size, repeats)
+    ops: List = []
+    ner_name = next((n for n in NER_COMPONENTS if n in nlp.pipe_names), None)
+    if ner_name is not None:
+        parts = ner_parts(nlp.get_pipe(ner_name), docs, batch_size, repeats)
+        if torch_ops:
+            ops = slowest_torch_ops(nlp.get_pipe(ner_name), docs, batch_size, torch_ops)
     return {"pipeline": pipeline, "data": data, "texts": len(texts), "words": words, "threads": threads,
-            "batch_size": batch_size, "seconds": seconds, "cfa_ner_parts": parts}
+            "batch_size": batch_size, "seconds": seconds, "ner": ner_name, "ner_parts": parts, "torch_ops": ops}
 
 
-def cfa_parts(ner, docs: List, batch_size: int, repeats: int) -> Dict[str, float]:
+def slowest_torch_ops(ner, docs: List, batch_size: int, n: int) -> List:
+    """[(torch operation, seconds)] of one pass of the NER's predict, the
+    ``n`` with the largest own time."""
+    batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for batch in batches:
+        ner.predict(batch)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    ops = [(name, row[2]) for (_, _, name), row in stats.items() if "torch" in name and name.startswith("<")]
+    return sorted(ops, key=lambda op: -op[1])[:n]
+
+
+def ner_parts(ner, docs: List, batch_size: int, repeats: int) -> Dict[str, float]:
     """The NER's predict split into its encoder (for spaCy's Tok2Vec: the
     embedding of each batch's distinct tokens, and the contextual encoder),
     its context table and the rest (attention and output layer), and
@@ -86,14 +112,18 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-ops", type=int, default=0, help="also list the N slowest torch operations")
     args = parser.parse_args(argv)
-    result = profile(args.pipeline, args.data, args.limit, args.batch_size, args.repeats, args.threads)
+    result = profile(args.pipeline, args.data, args.limit, args.batch_size, args.repeats, args.threads,
+                     args.torch_ops)
     print(json.dumps(result, indent=2))
     total = sum(result["seconds"].values())
     for name, s in result["seconds"].items():
         print(f"{name:>20s} {s:6.2f} s  {100 * s / total:4.0f}%")
-    for name, s in result["cfa_ner_parts"].items():
-        print(f"{'cfa_ner: ' + name:>36s} {s:6.2f} s")
+    for name, s in result["ner_parts"].items():
+        print(f"{result['ner'] + ': ' + name:>36s} {s:6.2f} s")
+    for name, s in result["torch_ops"]:
+        print(f"{name[:60]:>60s} {s:6.2f} s")
 
 
 if __name__ == "__main__":
