@@ -22,6 +22,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import bioner_spacy.pipeline.mrc_auxiliary  # noqa: E402,F401  (registered by entry point when installed)
 from bioner_spacy.ml.multitask.mrc import span_loss, start_end_positions  # noqa: E402
+from bioner_spacy.pipeline.mrc_auxiliary import load_queries  # noqa: E402
 
 
 def test_span_loss_by_hand():
@@ -90,6 +91,11 @@ def test_queries_and_inputs(tmp_path, syntax_nlp):
     assert {int(s[2]) for s in starts} == {0, 1}  # both types drawn
     with pytest.raises(ValueError, match="query must be one of annotation, wikipedia, dictionary, none, random, not 'faq'"):
         mrc_pipeline(tmp_path, syntax_nlp, query="faq")
+    bad = tmp_path / "queries.json"
+    bad.write_text('{"annotation": {"_default": "Find {what}."}, "wikipedia": {"_default": "x"}, '
+                   '"dictionary": {"_default": "{names}"}}')
+    with pytest.raises(ValueError, match=r"query annotation/_default 'Find \{what\}.': only \{name\} and \{names\}"):
+        load_queries(str(bad))
 
 
 def test_auxiliary_gradient_reaches_the_shared_transformer(tmp_path, syntax_nlp):
@@ -108,6 +114,7 @@ def test_auxiliary_gradient_reaches_the_shared_transformer(tmp_path, syntax_nlp)
         return before, trf.embeddings.word_embeddings.weight.detach().numpy().copy()
 
     start_0, after_0 = three_updates(0.0)
+    numpy.testing.assert_array_equal(three_updates(0.0)[1], after_0)  # the runs are deterministic
     start_1, after_1 = three_updates(1.0)
     numpy.testing.assert_array_equal(start_0, start_1)
     assert not numpy.array_equal(start_0, after_0)

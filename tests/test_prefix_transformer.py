@@ -83,6 +83,16 @@ def test_bad_settings_are_named():
         PrefixSettings(temperature=0)
     with pytest.raises(ValueError, match="diversity_layers = 4, but the encoder .* has 2 layers"):
         PrefixedEncoder(bert(), PrefixSettings())
+    from bioner_spacy.ml.encoders.prefix_transformer import PrefixTransformerModel
+    from spacy_transformers.span_getters import get_doc_spans
+
+    with pytest.raises(ValueError, match="mixed_precision with diversity_weight > 0 is not supported"):
+        PrefixTransformerModel("x", get_doc_spans, mixed_precision=True)
+    # the model pickles (nlp.pipe over processes started by spawn)
+    import pickle
+
+    model = pickle.loads(pickle.dumps(PrefixTransformerModel("x", get_doc_spans)))
+    assert type(model.layers[0].shims[0]).__name__ == "PrefixHFShim"
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -94,6 +104,45 @@ def test_without_prefix_it_is_the_plain_encoder(train):
     wrapped.train(train)
     assert torch.equal(wrapped(ids, mask).last_hidden_state, plain)
     assert (wrapped.last_diversity_loss is not None) == train
+
+
+def test_positions_are_the_encoders_own():
+    """With a prefix the encoder would count it into the positions; the
+    sentence gets the ids it has without one: 0.. for BERT, from
+    padding_idx + 1 for RoBERTa (padding at padding_idx)."""
+    from transformers import RobertaConfig, RobertaModel
+
+    ids, _ = inputs()
+    bert_positions = PrefixedEncoder(bert(), PrefixSettings(prefix_length=2, diversity_layers=1)).positions(ids)
+    assert bert_positions.tolist() == [[0, 1, 2, 3, 4]] * 2
+    roberta = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=16, max_position_embeddings=40, pad_token_id=0))
+    wrapped = PrefixedEncoder(roberta.eval(), PrefixSettings(prefix_length=2, diversity_layers=1))
+    assert wrapped.positions(ids).tolist() == [[1, 2, 3, 4, 5], [1, 2, 3, 0, 0]]
+    # the same as RoBERTa's own numbering without a prefix
+    from transformers.models.roberta.modeling_roberta import create_position_ids_from_input_ids
+
+    assert torch.equal(wrapped.positions(ids), create_position_ids_from_input_ids(ids, 0))
+    wrapped.eval()
+    assert wrapped(ids, (ids != 0).long()).last_hidden_state.shape == (2, 5, 8)
+
+
+def test_the_diversity_loss_can_be_switched_off_for_another_input():
+    from bioner_spacy.ml.encoders.prefix_transformer import without_diversity_loss
+    from thinc.api import Model
+
+    wrapped = PrefixedEncoder(bert(), PrefixSettings(prefix_length=2, diversity_layers=2)).train()
+
+    class Shim:
+        _model = wrapped
+
+    holder = Model("holder", lambda model, X, is_train: (X, None), shims=[Shim()])
+    ids, mask = inputs()
+    with without_diversity_loss(holder):
+        wrapped(ids, mask)
+    assert wrapped.last_diversity_loss is None
+    wrapped(ids, mask)
+    assert wrapped.last_diversity_loss is not None
 
 
 def test_prefix_attention_is_eq_7():

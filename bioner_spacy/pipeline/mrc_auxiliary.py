@@ -13,7 +13,11 @@ it). The component must come after the transformer in the pipeline, which
 ``initialize`` checks: it reads the initialised transformer there.
 
 The paper's input is a sentence pair; spacy-transformers encodes one text,
-so [SEP] joins query and passage inside it and both get segment id 0.
+so [SEP] joins query and passage inside it and both get segment id 0. A
+query and sentence longer than the transformer's window (``get_spans``: 128
+word pieces in configs/cfa_trf_mrc.cfg) are read in overlapping windows of
+which only the first holds the query. Seed 002's diversity loss, when the
+encoder has it, is not applied to the MRC input.
 
 At inference it does nothing: ``nlp(text)`` never runs the MRC input, and
 the pipeline is as fast as without it (``nlp.remove_pipe`` takes it out).
@@ -38,6 +42,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 
+from ..ml.encoders.prefix_transformer import without_diversity_loss
 from ..ml.multitask.mrc import span_loss
 
 QUERY_KINDS = ("annotation", "wikipedia", "dictionary", "none", "random")
@@ -93,6 +98,12 @@ def load_queries(path: Optional[str]) -> Dict[str, Dict[str, str]]:
     for kind in ("annotation", "wikipedia", "dictionary"):
         if not isinstance(queries.get(kind), dict) or not isinstance(queries[kind].get("_default"), str):
             raise ValueError(f"[mrc_auxiliary] {file}: needs a {kind!r} object with a '_default' query")
+        for label, text in queries[kind].items():
+            try:
+                text.format(name="x", names="x")
+            except (KeyError, IndexError, ValueError, AttributeError) as err:
+                raise ValueError(f"[mrc_auxiliary] {file}: query {kind}/{label} {text!r}: only {{name}} and "
+                                 f"{{names}} may be filled in ({type(err).__name__}: {err})") from None
     return queries
 
 
@@ -104,6 +115,8 @@ class MRCAuxiliary(TrainablePipe):
             raise ValueError(f"[{name}] query must be one of {', '.join(QUERY_KINDS)}, not {query!r}")
         if weight < 0:
             raise ValueError(f"[{name}] weight must be >= 0, not {weight!r}")
+        if not isinstance(dictionary_names, int) or dictionary_names < 1:
+            raise ValueError(f"[{name}] dictionary_names must be an integer >= 1, not {dictionary_names!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -197,7 +210,8 @@ class MRCAuxiliary(TrainablePipe):
         if not docs:
             return losses
         set_dropout_rate(self.model, drop)
-        trf_full, backprop_trf = trf.begin_update(docs)
+        with without_diversity_loss(trf):  # seed 002's loss, if the encoder has it, is the NER input's
+            trf_full, backprop_trf = trf.begin_update(docs)
         logits, backprop_head = self.model.begin_update(trf_full.doc_data)
         loss, d_passage = span_loss(self.model.ops, [x[o:] for x, o in zip(logits, offsets)], starts, ends)
         d_logits = []

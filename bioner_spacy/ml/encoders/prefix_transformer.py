@@ -21,17 +21,20 @@ layer); no attention maps are kept.
 P = 0 and alpha = 0 it is the plain encoder. The prefixes are saved with the
 encoder's weights and restored on load. The encoder must take
 ``past_key_values`` and ``position_ids`` (BERT, RoBERTa and their kin):
-positions are numbered from 0 as without a prefix.
+the sentence's positions are numbered as the encoder numbers them without a
+prefix. Not with ``mixed_precision`` while the diversity loss is on (the
+grad scaler would not scale the gradient it adds).
 """
 import inspect
 from dataclasses import dataclass
-from functools import lru_cache
+from contextlib import contextmanager
 from io import BytesIO
 from typing import Callable, Dict, Optional
 
 import srsly
 import torch
 from spacy.util import registry
+from spacy_transformers.layers.hf_shim import HFShim
 
 from .attention_diversity import PARTS, attention_diversity_loss
 
@@ -94,6 +97,8 @@ class PrefixedEncoder(torch.nn.Module):
         self.prefix_values = torch.nn.Parameter(torch.randn(shape) * std)
         # the last training batch's Loss_PAMDFGA (before alpha), for logs and tests
         self.last_diversity_loss: Optional[float] = None
+        # off while another task reads other inputs through the encoder (without_diversity_loss)
+        self.diversity_on = True
 
     @property
     def config(self):
@@ -109,6 +114,17 @@ class PrefixedEncoder(torch.nn.Module):
 
         return tuple((split(self.prefix_keys[i]), split(self.prefix_values[i])) for i in range(layers))
 
+    def positions(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The position ids the encoder gives the sentence without a prefix
+        (it would count the prefix otherwise): 0, 1, ... for BERT; for
+        RoBERTa and its kin, from padding_idx + 1, padding at padding_idx."""
+        padding_idx = getattr(self.encoder.embeddings, "padding_idx", None)
+        if padding_idx is not None:
+            mask = input_ids.ne(padding_idx).int()
+            return torch.cumsum(mask, dim=1) * mask + padding_idx
+        batch, length = input_ids.shape
+        return torch.arange(length, device=input_ids.device).unsqueeze(0).expand(batch, -1)
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
         from transformers.modeling_outputs import BaseModelOutput
 
@@ -116,11 +132,11 @@ class PrefixedEncoder(torch.nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         settings = self.settings
-        diversity = self.training and settings.diversity_weight > 0
+        diversity = self.training and settings.diversity_weight > 0 and self.diversity_on
         inputs = dict(input_ids=input_ids, token_type_ids=token_type_ids, output_attentions=diversity,
                       return_dict=True, **kwargs)
         if settings.prefix_length:
-            positions = torch.arange(length, device=input_ids.device).unsqueeze(0).expand(batch, -1)
+            positions = self.positions(input_ids)
             keys_mask = torch.cat([attention_mask.new_ones(batch, settings.prefix_length), attention_mask], dim=1)
             output = self.encoder(attention_mask=keys_mask, position_ids=positions,
                                   past_key_values=self.prefix_cache(batch), use_cache=False, **inputs)
@@ -155,48 +171,57 @@ def _torch_bytes(state: Dict[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=None)
-def make_shim_class():
+class PrefixHFShim(HFShim):
     """spacy-transformers' HFShim, saving and restoring the prefixes with the
     encoder (its own ``from_bytes`` rebuilds a plain encoder from the config)."""
-    from spacy_transformers.layers.hf_shim import HFShim
-    from thinc.api import get_torch_default_device
 
-    class PrefixHFShim(HFShim):
-        def __init__(self, model, settings: PrefixSettings, **kwargs):
-            super().__init__(model, **kwargs)
-            self.settings = settings
-            if model.transformer is not None:
-                self.wrap(model.transformer)
+    def __init__(self, model, settings: PrefixSettings, **kwargs):
+        super().__init__(model, **kwargs)
+        self.settings = settings
+        if model.transformer is not None:
+            self.wrap(model.transformer)
 
-        def wrap(self, transformer: torch.nn.Module) -> None:
-            self._model = PrefixedEncoder(transformer, self.settings).to(transformer.device)
+    def wrap(self, transformer: torch.nn.Module) -> None:
+        weights = next(transformer.parameters())
+        self._model = PrefixedEncoder(transformer, self.settings).to(device=weights.device, dtype=weights.dtype)
 
-        def from_bytes(self, bytes_data):
-            msg = srsly.msgpack_loads(bytes_data)
-            prefixes = {}
-            if msg["config"]:
-                state = torch.load(BytesIO(msg["state"]), map_location="cpu")
-                prefixes = {k: v for k, v in state.items() if not k.startswith(ENCODER)}
-                encoder = {k[len(ENCODER):]: v for k, v in state.items() if k.startswith(ENCODER)}
-                msg["state"] = _torch_bytes(encoder)
-            super().from_bytes(srsly.msgpack_dumps(msg))
-            if self._hfmodel.transformer is not None:
-                self.wrap(self._hfmodel.transformer)
-                device = get_torch_default_device()
-                missing = {"prefix_keys", "prefix_values"} - set(prefixes)
-                if missing:
-                    raise ValueError(f"the saved transformer has no {', '.join(sorted(missing))}: it was not saved "
-                                     "by bioner.PrefixTransformerModel.v1")
-                for name, value in prefixes.items():
-                    param = getattr(self._model, name)
-                    if param.shape != value.shape:
-                        raise ValueError(f"saved {name} has shape {tuple(value.shape)}, the config makes "
-                                         f"{tuple(param.shape)} (prefix_length = {self.settings.prefix_length})")
-                    param.data.copy_(value.to(device))
-            return self
+    def from_bytes(self, bytes_data):
+        msg = srsly.msgpack_loads(bytes_data)
+        prefixes = {}
+        if msg["config"]:
+            state = torch.load(BytesIO(msg["state"]), map_location="cpu")
+            prefixes = {k: v for k, v in state.items() if not k.startswith(ENCODER)}
+            encoder = {k[len(ENCODER):]: v for k, v in state.items() if k.startswith(ENCODER)}
+            msg["state"] = _torch_bytes(encoder)
+        super().from_bytes(srsly.msgpack_dumps(msg))
+        if self._hfmodel.transformer is not None:
+            self.wrap(self._hfmodel.transformer)
+            missing = {"prefix_keys", "prefix_values"} - set(prefixes)
+            if missing:
+                raise ValueError(f"the saved transformer has no {', '.join(sorted(missing))}: it was not saved "
+                                 "by bioner.PrefixTransformerModel.v1")
+            for name, value in prefixes.items():
+                param = getattr(self._model, name)
+                if param.shape != value.shape:
+                    raise ValueError(f"saved {name} has shape {tuple(value.shape)}, the config makes "
+                                     f"{tuple(param.shape)} (prefix_length = {self.settings.prefix_length})")
+                param.data.copy_(value.to(device=param.device, dtype=param.dtype))
+        return self
 
-    return PrefixHFShim
+
+@contextmanager
+def without_diversity_loss(model):
+    """Inside, the prefixed encoders of ``model`` (a Thinc model) add no
+    diversity loss: for auxiliary inputs through a shared encoder (MRC)."""
+    encoders = [shim._model for node in model.walk() for shim in node.shims
+                if isinstance(getattr(shim, "_model", None), PrefixedEncoder)]
+    for encoder in encoders:
+        encoder.diversity_on = False
+    try:
+        yield
+    finally:
+        for encoder in encoders:
+            encoder.diversity_on = True
 
 
 def set_prefixed_transformer(model, hf_model) -> None:
@@ -227,11 +252,15 @@ def PrefixTransformerModel(
     from spacy_transformers.layers.transformer_model import TransformerModel
 
     settings = PrefixSettings(prefix_length, diversity_weight, diversity_layers, temperature, diversity_parts)
+    if mixed_precision and diversity_weight:
+        # the grad scaler scales the NER head's gradient, not the one this loss adds on the way back
+        raise ValueError("bioner.PrefixTransformerModel.v1: mixed_precision with diversity_weight > 0 is not "
+                         "supported; set mixed_precision = false or diversity_weight = 0")
     model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision,
                              dict(grad_scaler_config))
     wrapper = model.layers[0]
     plain = wrapper.shims[0]
-    wrapper.shims[0] = make_shim_class()(plain._hfmodel, settings, mixed_precision=mixed_precision,
-                                         grad_scaler_config=dict(grad_scaler_config))
+    wrapper.shims[0] = PrefixHFShim(plain._hfmodel, settings, mixed_precision=mixed_precision,
+                                    grad_scaler_config=dict(grad_scaler_config))
     model.attrs["set_transformer"] = set_prefixed_transformer
     return model

@@ -18,7 +18,6 @@ AVX-512 BF16 (Intel Sapphire Rapids and later) and on GPUs its convolutions
 run several times faster; elsewhere it is slower. The logits come back as
 float32, and the weights stay float32.
 """
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -128,16 +127,6 @@ def convert_grid_outputs(model: Model, inputs_outputs, is_train: bool):
     return torch2xp(Y.float()), backprop  # .float() of a float32 tensor is the tensor itself
 
 
-def inference_precision(model: Model, grid: Model, is_train: bool):
-    """bfloat16 autocast around a prediction when the model asks for it."""
-    if is_train or model.attrs["run"].inference_dtype == "float32":
-        return nullcontext()
-    import torch
-
-    device = grid.shims[0].device
-    return torch.autocast(device.type if device is not None else "cpu", dtype=torch.bfloat16)
-
-
 def sentence_segments(doc: Doc, max_length: int) -> List[Tuple[int, int]]:
     """Token ranges of the doc's sentences, cut to at most max_length."""
     if not len(doc):
@@ -189,14 +178,16 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     grids: List = [None] * len(segments)
     calls = []
     width = model.get_dim("nI")
+    # the network casts itself when predicting (thinc's shim wraps its call in an
+    # autocast of its own, which would switch off one opened here)
+    grid.shims[0]._model.inference_dtype = model.attrs["run"].inference_dtype
     for group in group_segments(lengths, model.attrs["run"].max_cells):
         L = lengths[group[0]]
         X = ops.alloc3f(len(group), L, width)
         for row, k in enumerate(group):
             d, start, end = segments[k]
             X[row, : end - start] = H[d][start:end]
-        with inference_precision(model, grid, is_train):
-            Y, backprop_grid = grid((X, [lengths[k] for k in group]), is_train)
+        Y, backprop_grid = grid((X, [lengths[k] for k in group]), is_train)
         for row, k in enumerate(group):
             grids[k] = Y[row, : lengths[k], : lengths[k]]
         calls.append((group, Y.shape, backprop_grid))

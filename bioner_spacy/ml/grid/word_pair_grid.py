@@ -102,6 +102,14 @@ class WordPairGrid(nn.Module):
             self.classify[-1] = nn.Linear(last.in_features, nO).to(last.weight.device)
 
     def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, L, nO) logits; under bfloat16 autocast when predicting with
+        ``inference_dtype`` "bfloat16" (set by the tagger; never in training)."""
+        if self.training or getattr(self, "inference_dtype", "float32") != "bfloat16":
+            return self.relations(X, lengths)  # no context: an outer autocast (mixed precision) stays on
+        with torch.autocast(X.device.type, dtype=torch.bfloat16):
+            return self.relations(X, lengths)
+
+    def relations(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, L, _ = X.shape
         packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
