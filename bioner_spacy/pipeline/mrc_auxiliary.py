@@ -233,7 +233,7 @@ class MRCAuxiliary(TrainablePipe):
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None):
         validate_get_examples(get_examples, "MRCAuxiliary.initialize")
         nlp = nlp or self.get_nlp()
-        self.transformer_model()
+        trf = self.transformer_model()
         self.check_order(nlp)
         labels: Dict[str, set] = {}
         names: Dict[str, set] = {}
@@ -247,6 +247,5 @@ class MRCAuxiliary(TrainablePipe):
         self.cfg = {"labels": {d: sorted(ls) for d, ls in labels.items()},
                     "names": {label: sorted(ns) for label, ns in names.items()}}
         sample = [eg for eg, _ in zip(get_examples(), range(8))]
-        trf = self.transformer_model()
         docs = self.mrc_inputs(sample, trf.tokenizer.sep_token)[0] or [Doc(self.vocab, words=["x"])]
         self.model.initialize(X=trf.predict(docs).doc_data)

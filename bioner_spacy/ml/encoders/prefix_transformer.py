@@ -35,6 +35,8 @@ import srsly
 import torch
 from spacy.util import registry
 from spacy_transformers.layers.hf_shim import HFShim
+from spacy_transformers.layers.transformer_model import TransformerModel, set_pytorch_transformer
+from transformers.modeling_outputs import BaseModelOutput
 
 from .attention_diversity import PARTS, attention_diversity_loss
 
@@ -100,10 +102,6 @@ class PrefixedEncoder(torch.nn.Module):
         # off while another task reads other inputs through the encoder (without_diversity_loss)
         self.diversity_on = True
 
-    @property
-    def config(self):
-        return self.encoder.config
-
     def prefix_cache(self, batch: int):
         """Per layer (keys, values), each (batch, heads, P, head width)."""
         layers, length, width = self.prefix_keys.shape
@@ -126,8 +124,6 @@ class PrefixedEncoder(torch.nn.Module):
         return torch.arange(length, device=input_ids.device).unsqueeze(0).expand(batch, -1)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
-        from transformers.modeling_outputs import BaseModelOutput
-
         batch, length = input_ids.shape
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -226,8 +222,6 @@ def without_diversity_loss(model):
 
 def set_prefixed_transformer(model, hf_model) -> None:
     """spacy-transformers' ``set_transformer``, then the prefixes around it."""
-    from spacy_transformers.layers.transformer_model import set_pytorch_transformer
-
     set_pytorch_transformer(model, hf_model)
     model.layers[0].shims[0].wrap(hf_model.transformer)
 
@@ -249,8 +243,6 @@ def PrefixTransformerModel(
     """spacy-transformers' TransformerModel.v3 with seed 002's prefixes and
     attention-diversity loss (defaults: the paper's P = 11, last 4 layers,
     tau = 2; alpha, which the paper grid-searches over 0.1 to 0.0001, 0.01)."""
-    from spacy_transformers.layers.transformer_model import TransformerModel
-
     settings = PrefixSettings(prefix_length, diversity_weight, diversity_layers, temperature, diversity_parts)
     if mixed_precision and diversity_weight:
         # the grad scaler scales the NER head's gradient, not the one this loss adds on the way back

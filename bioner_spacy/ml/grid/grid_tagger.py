@@ -101,6 +101,9 @@ def build_grid(model: Model, nI: int, nO: int) -> None:
         model.get_ref("grid").shims[0]._model.resize_output(nO)
     else:
         network = WordPairGrid(nI, nO, **model.attrs["grid_settings"])
+        # the network casts itself when predicting (thinc's shim wraps its call in an
+        # autocast of its own, which would switch off one opened around the call)
+        network.inference_dtype = model.attrs["run"].inference_dtype
         wrapper = PyTorchWrapper_v2(network, convert_inputs=convert_grid_inputs, convert_outputs=convert_grid_outputs)
         model.layers.append(wrapper)
         model.set_ref("grid", wrapper)
@@ -178,9 +181,6 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     grids: List = [None] * len(segments)
     calls = []
     width = model.get_dim("nI")
-    # the network casts itself when predicting (thinc's shim wraps its call in an
-    # autocast of its own, which would switch off one opened here)
-    grid.shims[0]._model.inference_dtype = model.attrs["run"].inference_dtype
     for group in group_segments(lengths, model.attrs["run"].max_cells):
         L = lengths[group[0]]
         X = ops.alloc3f(len(group), L, width)

@@ -75,6 +75,8 @@ class WordPairGrid(nn.Module):
         dropout: float = 0.2,
     ):
         super().__init__()
+        # "bfloat16": autocast when predicting (the tagger's run setting)
+        self.inference_dtype = "float32"
         if hidden % 2:
             raise ValueError(f"word-pair grid: hidden must be even (two LSTM directions), got {hidden}")
         if not dilations or any(d < 1 for d in dilations):
@@ -104,7 +106,7 @@ class WordPairGrid(nn.Module):
     def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, L, nO) logits; under bfloat16 autocast when predicting with
         ``inference_dtype`` "bfloat16" (set by the tagger; never in training)."""
-        if self.training or getattr(self, "inference_dtype", "float32") != "bfloat16":
+        if self.training or self.inference_dtype != "bfloat16":
             return self.relations(X, lengths)  # no context: an outer autocast (mixed precision) stays on
         with torch.autocast(X.device.type, dtype=torch.bfloat16):
             return self.relations(X, lengths)
