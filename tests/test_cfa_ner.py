@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -63,6 +64,35 @@ def test_factory_found_through_entry_points_without_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['cfa_ner'] dep"
+
+
+# Modules that need torch by their nature; every other entry point must load
+# without it, since spaCy imports every factory's module whenever it makes a
+# Language (the packaged CPU pipeline installs no torch).
+NEEDS_TORCH = {"bioner.PrefixTransformerModel.v1"}
+
+
+def test_entry_points_load_without_torch():
+    code = (
+        "import importlib.abc, json, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'transformers', 'spacy_transformers'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from importlib.metadata import distribution\n"
+        "failed = {}\n"
+        "for ep in distribution('bioner-spacy').entry_points:\n"
+        "    try:\n"
+        "        ep.load()\n"
+        "    except ImportError as e:\n"
+        "        failed[ep.name] = str(e)\n"
+        "print(json.dumps(failed))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    failed = json.loads(out.stdout)
+    assert set(failed) == NEEDS_TORCH, failed
 
 
 @pytest.mark.parametrize("syntax", ["pos", "syn", "dep", "none"])

@@ -16,7 +16,9 @@ import pytest
 from .conftest import REPO, TOY_TEXT
 
 def run(*cmd, **kwargs):
-    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kwargs)
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited {done.returncode}:\n{done.stderr[-4000:]}"
+    return done
 
 
 @pytest.mark.slow
