@@ -12,11 +12,12 @@ at most ``max_length`` (an entity crossing a cut cannot be found). Sentences
 are padded and batched together up to ``max_cells`` grid cells per torch
 call (a longer sentence goes alone), which bounds peak memory.
 
-``inference_dtype = "bfloat16"`` runs the grid network under torch's
-bfloat16 autocast when predicting (never in training): on CPUs with AMX or
-AVX-512 BF16 (Intel Sapphire Rapids and later) and on GPUs its convolutions
-run several times faster; elsewhere it is slower. The logits come back as
-float32, and the weights stay float32.
+``inference_dtype = "bfloat16"`` runs the grid network after its BiLSTM in
+bfloat16 when predicting (never in training): on bfloat16 copies of the
+weights, made for each call (the trained weights stay float32), with the
+layer norm's statistics in float32. On CPUs with AMX or AVX-512 BF16 (Intel
+Sapphire Rapids and later) and on GPUs it runs faster; elsewhere it is
+slower. The logits come back as float32.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -64,7 +65,7 @@ def build_grid_tagger(
     max_length: longest sentence given one grid; longer ones are cut.
     max_cells: grid cells per torch call (padded batch size x length^2).
     nO: number of relations, 2 + number of entity types (set at initialisation).
-    inference_dtype: "float32", or "bfloat16" (autocast when predicting; see the module).
+    inference_dtype: "float32", or "bfloat16" (when predicting; see the module).
     """
     if inference_dtype not in INFERENCE_DTYPES:
         raise ValueError(f"bioner.GridTagger.v1: inference_dtype must be one of {', '.join(INFERENCE_DTYPES)}, "
@@ -101,8 +102,7 @@ def build_grid(model: Model, nI: int, nO: int) -> None:
         model.get_ref("grid").shims[0]._model.resize_output(nO)
     else:
         network = WordPairGrid(nI, nO, **model.attrs["grid_settings"])
-        # the network casts itself when predicting (thinc's shim wraps its call in an
-        # autocast of its own, which would switch off one opened around the call)
+        # the network casts itself when predicting (see the module)
         network.inference_dtype = model.attrs["run"].inference_dtype
         wrapper = PyTorchWrapper_v2(network, convert_inputs=convert_grid_inputs, convert_outputs=convert_grid_outputs)
         model.layers.append(wrapper)
@@ -121,7 +121,7 @@ def convert_grid_inputs(model: Model, X_lengths, is_train: bool):
 
 
 def convert_grid_outputs(model: Model, inputs_outputs, is_train: bool):
-    """The logits as float32 arrays (a bfloat16 autocast gives bfloat16)."""
+    """The logits as float32 arrays (a bfloat16 prediction gives bfloat16)."""
     _, Y = inputs_outputs
 
     def backprop(dY) -> ArgsKwargs:

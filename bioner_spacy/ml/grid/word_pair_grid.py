@@ -55,10 +55,15 @@ class ConditionalLayerNorm(nn.Module):
         nn.init.zeros_(self.bias.weight)
         nn.init.zeros_(self.bias.bias)
 
+    def normalise(self, h: torch.Tensor) -> torch.Tensor:
+        """(h_j - mu_j) / sigma_j for every word: (B, L, d), computed in
+        float32 (at least) whatever h's dtype."""
+        wide = h.float() if h.dtype in (torch.float16, torch.bfloat16) else h
+        mean = wide.mean(dim=-1, keepdim=True)
+        return ((wide - mean) / (wide.var(dim=-1, keepdim=True, unbiased=False) + self.eps).sqrt()).to(h.dtype)
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        mean = h.mean(dim=-1, keepdim=True)
-        std = (h.var(dim=-1, keepdim=True, unbiased=False) + self.eps).sqrt()
-        normed = (h - mean) / std  # (B, L, d): normalise(h_j)
+        normed = self.normalise(h)
         return self.gain(h)[:, :, None, :] * normed[:, None, :, :] + self.bias(h)[:, :, None, :]
 
 
@@ -75,7 +80,7 @@ class WordPairGrid(nn.Module):
         dropout: float = 0.2,
     ):
         super().__init__()
-        # "bfloat16": autocast when predicting (the tagger's run setting)
+        # "bfloat16": bfloat16 weights when predicting (the tagger's run setting)
         self.inference_dtype = "float32"
         if hidden % 2:
             raise ValueError(f"word-pair grid: hidden must be even (two LSTM directions), got {hidden}")
@@ -103,19 +108,23 @@ class WordPairGrid(nn.Module):
         if last.out_features != nO:
             self.classify[-1] = nn.Linear(last.in_features, nO).to(last.weight.device)
 
-    def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, L, nO) logits; under bfloat16 autocast when predicting with
-        ``inference_dtype`` "bfloat16" (set by the tagger; never in training)."""
-        if self.training or self.inference_dtype != "bfloat16":
+    def forward(self, X: torch.Tensor, lengths: torch.Tensor, in_bfloat16: bool = False) -> torch.Tensor:
+        """(B, L, nO) logits. When predicting with ``inference_dtype``
+        "bfloat16" (set by the tagger; never in training), everything after
+        the BiLSTM runs on bfloat16 copies of the weights (``in_bfloat16``:
+        this call is that run) and the logits come back as bfloat16."""
+        if in_bfloat16 or self.training or self.inference_dtype != "bfloat16":
             return self.relations(X, lengths)  # no context: an outer autocast (mixed precision) stays on
-        with torch.autocast(X.device.type, dtype=torch.bfloat16):
-            return self.relations(X, lengths)
+        weights = {name: weight.to(torch.bfloat16) for name, weight in self.named_parameters()
+                   if not name.startswith("lstm.")}
+        return torch.func.functional_call(self, weights, (X, lengths), {"in_bfloat16": True})
 
     def relations(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, L, _ = X.shape
         packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(h, batch_first=True, total_length=L)
+        h = h.to(self.reduce[1].weight.dtype)  # bfloat16 in a bfloat16 prediction
         region = regions(lengths.to(X.device), L)  # (B, L, L)
         inside = (region > 0).unsqueeze(-1).to(h.dtype)
         W = self.cln(h)
