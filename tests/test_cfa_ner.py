@@ -261,3 +261,33 @@ def test_unknown_output_names_the_choices(syntax_nlp):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="Unknown output 'crf2': use one of softmax, crf"):
         nlp.add_pipe("cfa_ner", config={"model": {"output": "crf2"}})
+
+
+def test_learn_rate_scale_multiplies_the_step(syntax_nlp):
+    """With plain SGD (no L2, no clipping), one update of a component with
+    learn_rate_scale 2.5 moves every weight 2.5 times as far as with 1, from
+    the same weights."""
+    from thinc.api import SGD
+
+    nlp = spacy.blank("en", vocab=syntax_nlp.vocab)
+    nlp.add_pipe("cfa_ner", config={"model": {"syntax": "none"}, "learn_rate_scale": 2.5})
+    pipe = nlp.get_pipe("cfa_ner")
+    assert pipe.learn_rate_scale == 2.5
+    train_examples = examples(gold_docs(syntax_nlp))
+    nlp.initialize(lambda: train_examples)
+    nlp.update(train_examples[:1], drop=0.0)  # a first step, so the softmax layer passes gradient back
+    start = pipe.model.to_bytes()
+
+    def move(scale):
+        pipe.model.from_bytes(start)
+        pipe.learn_rate_scale = scale
+        before = [node.get_param(name).copy() for node in pipe.model.walk() for name in node.param_names]
+        nlp.update(train_examples, drop=0.0, sgd=SGD(0.01, L2=0.0, grad_clip=0.0))
+        after = [node.get_param(name) for node in pipe.model.walk() for name in node.param_names]
+        return numpy.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+
+    plain, scaled = move(1.0), move(2.5)
+    assert numpy.abs(plain).max() > 0
+    numpy.testing.assert_allclose(scaled, 2.5 * plain, rtol=1e-4, atol=1e-6)  # float32 weights minus float32 weights
+    with pytest.raises(ValueError, match=r"\[cfa_ner\] learn_rate_scale must be a positive number, not 0"):
+        spacy.blank("en").add_pipe("cfa_ner", config={"learn_rate_scale": 0})

@@ -242,7 +242,7 @@ def test_prefixed_grid_trains_and_round_trips(tmp_path):
     learnt, and the saved pipeline has the same prefixes and predictions."""
     nlp, examples, diversity = trained_pipeline(tmp_path, "grid_trf.cfg", {
         "components.grid_ner.model.hidden": 32, "components.grid_ner.model.channels": 16,
-        "components.grid_ner.model.dropout": 0.0}, grid_docs, 250)
+        "components.grid_ner.model.dropout": 0.0, "components.grid_ner.learn_rate_scale": 1.0}, grid_docs, 250)
     assert diversity[-1] < diversity[0] - 0.1
     texts = [eg.reference.text for eg in examples]
     predicted = [[(e.start, e.end, e.label_) for e in nlp(t).ents] for t in texts]

@@ -44,6 +44,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_CFA_MODEL)["model"]
         "constraints": "iob2",
         "typed": True,
         "preference": [],
+        "learn_rate_scale": 1.0,
         "scorer": {"@scorers": "bioner.seqeval_scorer.v1"},
     },
     default_score_weights={
@@ -64,6 +65,7 @@ def make_cfa_ner(
     constraints: str,
     typed: bool,
     preference: List[str],
+    learn_rate_scale: float,
     scorer: Optional[Callable],
 ) -> "CFANER":
     """dataset: the tag for docs whose ``doc._.dataset`` is unset; "all" runs
@@ -83,10 +85,13 @@ def make_cfa_ner(
         dataset has one, else the label ENTITY.
     preference: in "all" mode, the datasets whose spans win overlaps in
         ``doc.ents``, in order; among the others, longer spans win.
+    learn_rate_scale: this component's weights learn at this multiple of the
+        optimizer's rate (its encoder's too, unless a transformer or tok2vec
+        shared through a listener, which keeps the optimizer's rate).
     """
     return CFANER(
         nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, constraints=constraints,
-        typed=typed, preference=preference, scorer=scorer
+        typed=typed, preference=preference, learn_rate_scale=learn_rate_scale, scorer=scorer
     )
 
 
@@ -178,9 +183,11 @@ class CFANER(EntityPipe):
         constraints: str = "iob2",
         typed: bool = True,
         preference: Sequence[str] = (),
+        learn_rate_scale: float = 1.0,
         scorer=score_seqeval,
     ):
-        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer)
+        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer,
+                         learn_rate_scale=learn_rate_scale)
         if constraints not in CONSTRAINTS:
             raise ValueError(f"[{name}] unknown constraints {constraints!r}: use one of {', '.join(CONSTRAINTS)}")
         self.constraint_kind = constraints

@@ -30,17 +30,39 @@ def set_first_ents(doc: Doc, ordered: Iterable[Span]) -> None:
     doc.set_ents(sorted(ents), default="outside")
 
 
+class ScaledRate:
+    """An optimizer seen through a factor on its learning rate: what is
+    updated with it learns at ``scale`` times the optimizer's rate (and
+    schedule), with the optimizer's own state and settings otherwise."""
+
+    def __init__(self, optimizer, scale: float):
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
+
+
 class EntityPipe(TrainablePipe):
     """A subclass implements ``get_loss`` and ``annotate_batch``; ``cfg``
-    holds {"labels": [...], "datasets": {...}} and what the subclass adds."""
+    holds {"labels": [...], "datasets": {...}} and what the subclass adds.
 
-    def __init__(self, vocab: Vocab, model: Model, name: str, *, dataset: Optional[str], restrict_loss: bool, scorer):
+    ``learn_rate_scale``: the component's own weights learn at this multiple
+    of the training optimizer's rate; a transformer shared through a listener
+    is its own component and keeps the optimizer's rate (seed 002 trains its
+    grid at a larger rate than a pretrained encoder is fine-tuned at)."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, dataset: Optional[str], restrict_loss: bool, scorer,
+                 learn_rate_scale: float = 1.0):
+        if not learn_rate_scale > 0:
+            raise ValueError(f"[{name}] learn_rate_scale must be a positive number, not {learn_rate_scale!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.default_dataset = dataset
         self.restrict_loss = restrict_loss
+        self.learn_rate_scale = learn_rate_scale
         self.cfg: Dict = {"labels": [], "datasets": {}}
         # the encoder's embedding rows within one pipe() stream; emptied whenever
         # the weights may change (finish_update, use_params, a new stream)
@@ -181,7 +203,7 @@ class EntityPipe(TrainablePipe):
 
     def finish_update(self, sgd) -> None:
         self.embedding_cache.clear()
-        super().finish_update(sgd)
+        super().finish_update(sgd if self.learn_rate_scale == 1.0 else ScaledRate(sgd, self.learn_rate_scale))
 
     def use_params(self, params: dict):
         """TrainablePipe.use_params (a generator, as Language.use_params drives

@@ -81,6 +81,7 @@ Found = Tuple[Tuple[int, ...], str, float, Optional[str]]
         "dataset": None,
         "restrict_loss": True,
         "max_paths": 16,
+        "learn_rate_scale": 1.0,
         "scorer": {"@scorers": "bioner.grid_scorer.v1"},
     },
     default_score_weights={
@@ -103,6 +104,7 @@ def make_grid_ner(
     dataset: Optional[str],
     restrict_loss: bool,
     max_paths: int,
+    learn_rate_scale: float,
     scorer: Optional[Callable],
 ) -> "GridNER":
     """dataset: the tag for docs whose ``doc._.dataset`` is unset ("all" runs
@@ -110,8 +112,12 @@ def make_grid_ner(
     restrict_loss: train a doc of dataset T with the softmax over None, NNW
         and T's own THW types only.
     max_paths: at most this many NNW paths decoded per THW cell.
+    learn_rate_scale: this component's weights learn at this multiple of the
+        optimizer's rate (its encoder's too, unless a transformer or tok2vec
+        shared through a listener, which keeps the optimizer's rate).
     """
-    return GridNER(nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, max_paths=max_paths, scorer=scorer)
+    return GridNER(nlp.vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, max_paths=max_paths,
+                   learn_rate_scale=learn_rate_scale, scorer=scorer)
 
 
 @lru_cache(maxsize=256)
@@ -133,9 +139,11 @@ class GridNER(EntityPipe):
         dataset: Optional[str] = None,
         restrict_loss: bool = True,
         max_paths: int = 16,
+        learn_rate_scale: float = 1.0,
         scorer=score_grid,
     ):
-        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer)
+        super().__init__(vocab, model, name, dataset=dataset, restrict_loss=restrict_loss, scorer=scorer,
+                         learn_rate_scale=learn_rate_scale)
         self.max_paths = max_paths
         self.cfg["width"] = None
 
