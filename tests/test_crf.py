@@ -115,13 +115,20 @@ def test_gradients_match_finite_differences():
                                       err_msg=name)
 
 
-def test_a_batch_equals_its_sentences_one_by_one():
+CHEM_ONLY = numpy.array([True, True, True, False, False])
+EVERY_TAG = numpy.ones(5, dtype=bool)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_batch_equals_its_sentences_one_by_one(mixed):
+    """The same loss and gradients batched as alone, also when the batch
+    mixes sentences of different tag masks (two datasets' types)."""
     rng = numpy.random.default_rng(3)
     model = crf_layer(BIO, rng)
     constraints = transition_constraints(BIO)
     scores = [rng.normal(size=(n, 5)).astype("float32") for n in (2, 5, 0, 1)]
     gold = [numpy.array(g) for g in ([1, 2], [0, 0, 3, 4, 0], [], [1])]
-    masks = [numpy.ones(5, dtype=bool)] * 4
+    masks = [CHEM_ONLY if mixed and k != 1 else EVERY_TAG for k in range(4)]
     batch_loss, batch_d = crf_loss(model, scores, gold, masks, constraints)
     batch_grad = model.get_grad("transitions").copy()
     model.set_grad("transitions", model.ops.alloc2f(5, 5))
@@ -170,3 +177,27 @@ def test_masked_tags_never_decoded():
     E[:, 3] = 50.0  # B-Dis is by far the best... but the doc's dataset has only Chem
     path = crf_decode(model, E, numpy.array([True, True, True, False, False]), transition_constraints(BIO))
     assert all(BIO[t] in ("O", "B-Chem", "I-Chem") for t in path)
+
+
+def test_tags_outside_a_mask_get_no_gradient():
+    rng = numpy.random.default_rng(5)
+    model = crf_layer(BIO, rng)
+    scores = [rng.normal(size=(4, 5)).astype("float32")]
+    loss, (d,) = crf_loss(model, scores, [numpy.array([0, 1, 2, -1])], [CHEM_ONLY], transition_constraints(BIO))
+    assert loss > 0
+    assert not d[:, 3:].any() and d[:, :3].any()
+    grad = model.get_grad("transitions")
+    assert not grad[3:].any() and not grad[:, 3:].any()
+    assert not model.get_grad("start")[3:].any() and not model.get_grad("end")[3:].any()
+
+
+def test_a_gold_tag_outside_the_mask_leaves_the_sentence_out():
+    rng = numpy.random.default_rng(6)
+    model = crf_layer(BIO, rng)
+    scores = [rng.normal(size=(2, 5)).astype("float32") for _ in range(2)]
+    gold = [numpy.array([3, 4]), numpy.array([1, 0])]  # the first is Dis, outside its Chem-only mask
+    loss, d = crf_loss(model, scores, gold, [CHEM_ONLY, CHEM_ONLY], transition_constraints(BIO))
+    alone, _ = crf_loss(crf_layer(BIO, numpy.random.default_rng(6)), scores[1:], gold[1:], [CHEM_ONLY],
+                        transition_constraints(BIO))
+    assert loss == pytest.approx(alone, abs=1e-5)
+    assert not d[0].any()

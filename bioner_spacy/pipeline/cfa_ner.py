@@ -339,14 +339,16 @@ class CFANER(EntityPipe):
         """Entity spans of each doc's best IOB2 path over the dataset's own
         tags: by the softmax's log-probabilities, or by the CRF's scores
         (one batched search for all the docs, ``decoding.viterbi_batch``)."""
-        tags, allowed = self.tags, ~self.tag_mask(dataset)
+        # the search runs over the dataset's own tags only (the others can never be on a path)
+        tags = self.tags
+        own_tags = numpy.flatnonzero(self.tag_mask(dataset))
         unaries = []
         for doc_scores in scores:
-            doc_scores = self.model.ops.to_numpy(doc_scores)
-            unary = doc_scores.copy() if self.uses_crf else numpy.log(doc_scores + 1e-12)
-            unary[:, allowed] = -numpy.inf
-            unaries.append(unary)
-        paths = viterbi_batch(unaries, *self.transition_scores(dataset))
+            doc_scores = self.model.ops.to_numpy(doc_scores)[:, own_tags]
+            unaries.append(doc_scores if self.uses_crf else numpy.log(doc_scores + 1e-12))
+        A, start, end = self.transition_scores(dataset)
+        paths = viterbi_batch(unaries, A[numpy.ix_(own_tags, own_tags)], start[own_tags], end[own_tags])
+        paths = [own_tags[path].tolist() for path in paths]
         own = self.cfg.get("datasets", {}).get(dataset, [])
         decoded = []
         for doc, path in zip(docs, paths):

@@ -114,42 +114,83 @@ def crf_loss(
     """Negative log-likelihood of the gold tags (ids, -1 = unknown) of each
     sentence under the CRF; each sentence's tags limited to its mask (T,
     bool: its dataset's own types). Adds the gradients of A, s and e to the
-    ``crf`` layer ``model`` and returns the loss and d_scores."""
+    ``crf`` layer ``model`` and returns the loss and d_scores.
+
+    The sentences are grouped by mask, and each group runs forward-backward
+    over its own tags only: a tag outside the mask scores NEG, so its
+    marginals and gradients are exactly 0, and leaving it out changes
+    nothing but the cost (O(n T^2) in the number of tags T; a multi-task
+    model over many corpora has several times more tags than any one corpus)."""
     ops, xp = model.ops, model.ops.xp
-    keep = [i for i, s in enumerate(scores) if len(s)]
     d_scores = [ops.alloc2f(*s.shape) for s in scores]
-    if not keep:
+    groups = {}
+    for i, s in enumerate(scores):
+        if len(s):
+            mask = numpy.asarray(tag_masks[i], dtype=bool)
+            groups.setdefault(mask.tobytes(), (mask, []))[1].append(i)
+    if not groups:
         return 0.0, d_scores
+    allowed, start_ok, end_ok = (numpy.asarray(c, dtype=bool) for c in constraints)
+    A, start, end = (model.get_param(name) for name in ("transitions", "start", "end"))
+    d_A, d_start, d_end = xp.zeros_like(A), xp.zeros_like(start), xp.zeros_like(end)
+    loss = 0.0
+    for mask, rows in groups.values():
+        tags = numpy.flatnonzero(mask)
+        on_device = xp.asarray(tags)
+        sub = xp.ix_(on_device, on_device)
+        part, d_part, (g_A, g_start, g_end) = masked_loss(
+            xp, [scores[i][:, on_device] for i in rows], [local_ids(gold[i], tags, len(mask)) for i in rows],
+            (A[sub], start[on_device], end[on_device]),
+            (allowed[numpy.ix_(tags, tags)], start_ok[tags], end_ok[tags]))
+        loss += part
+        d_A[sub] += g_A
+        d_start[on_device] += g_start
+        d_end[on_device] += g_end
+        for i, d in zip(rows, d_part):
+            d_scores[i][:, on_device] = d
+    model.inc_grad("transitions", d_A)
+    model.inc_grad("start", d_start)
+    model.inc_grad("end", d_end)
+    return loss, d_scores
+
+
+def local_ids(ids: numpy.ndarray, tags: numpy.ndarray, n_tags: int) -> numpy.ndarray:
+    """Gold tag ids renumbered over ``tags`` (the ids a mask keeps); -1 stays
+    unknown, and a gold tag outside the mask becomes len(tags), a tag no path
+    takes (the sentence is then left out, as a forbidden gold path is)."""
+    local = numpy.full(n_tags + 1, len(tags), dtype="int64")
+    local[tags] = numpy.arange(len(tags))
+    local[-1] = -1
+    return local[numpy.asarray(ids, dtype="int64")]
+
+
+def masked_loss(xp, scores, gold, params, constraints):
+    """``crf_loss`` of sentences that share one tag set: the loss, d_scores
+    and the gradients of (A, s, e), all over that set's T tags."""
     allowed, start_ok, end_ok = (xp.asarray(c) for c in constraints)
-    A, start, end = constrained(xp, model.get_param("transitions"), model.get_param("start"),
-                                model.get_param("end"), allowed, start_ok, end_ok)
-    lengths = [len(scores[i]) for i in keep]
-    B, L, T = len(keep), max(lengths), scores[keep[0]].shape[1]
-    E = xp.full((B, L, T), NEG, dtype=scores[keep[0]].dtype)
-    free = numpy.zeros((B, L, T), dtype=bool)  # the tags each token may take
-    for b, i in enumerate(keep):
-        E[b, : lengths[b]] = scores[i]
-        free[b, : lengths[b]] = tag_masks[i][None, :]
-    agree = free.copy()  # ... and agrees with its gold tag
-    for b, i in enumerate(keep):
-        ids = numpy.asarray(gold[i])
+    A, start, end = constrained(xp, *params, allowed, start_ok, end_ok)
+    lengths = [len(s) for s in scores]
+    B, L, T = len(scores), max(lengths), scores[0].shape[1]
+    E = xp.full((B, L, T), NEG, dtype=scores[0].dtype)
+    agree = numpy.zeros((B, L, T), dtype=bool)  # the tags each token may take and that agree with its gold tag
+    for b, ids in enumerate(gold):
+        E[b, : lengths[b]] = scores[b]
+        agree[b, : lengths[b]] = True
         known = numpy.flatnonzero(ids >= 0)
         agree[b, known] = False
-        agree[b, known, ids[known]] = free[b, known, ids[known]]
-    free_E = xp.where(xp.asarray(free), E, NEG)
+        inside = ids[known] < T
+        agree[b, known[inside], ids[known[inside]]] = True
     gold_E = xp.where(xp.asarray(agree), E, NEG)
-    log_z, tags, pairs, first, final = forward_backward(xp, free_E, lengths, A, start, end)
+    log_z, tags, pairs, first, final = forward_backward(xp, E, lengths, A, start, end)
     gold_z, gold_tags, gold_pairs, gold_first, gold_final = forward_backward(xp, gold_E, lengths, A, start, end)
-    # a gold path the constraints forbid (a corpus error) would swamp the batch: left out
+    # a gold path the constraints or the mask forbid (a corpus error) would swamp the batch: left out
     weight = (gold_z > NEG / 2).astype(E.dtype)
     loss = float(((log_z - gold_z) * weight).sum())
-    model.inc_grad("transitions", ((pairs - gold_pairs) * weight[:, None, None]).sum(axis=0) * allowed)
-    model.inc_grad("start", ((first - gold_first) * weight[:, None]).sum(axis=0) * start_ok)
-    model.inc_grad("end", ((final - gold_final) * weight[:, None]).sum(axis=0) * end_ok)
+    grads = (((pairs - gold_pairs) * weight[:, None, None]).sum(axis=0) * allowed,
+             ((first - gold_first) * weight[:, None]).sum(axis=0) * start_ok,
+             ((final - gold_final) * weight[:, None]).sum(axis=0) * end_ok)
     d_E = (tags - gold_tags) * weight[:, None, None]
-    for b, i in enumerate(keep):
-        d_scores[i] = d_E[b, : lengths[b]]
-    return loss, d_scores
+    return loss, [d_E[b, : lengths[b]] for b in range(B)], grads
 
 
 def crf_transitions(model: Model, constraints: Sequence[numpy.ndarray]) -> Tuple[numpy.ndarray, ...]:
