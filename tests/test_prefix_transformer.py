@@ -128,7 +128,7 @@ def test_positions_are_the_encoders_own():
 
 
 def test_the_diversity_loss_can_be_switched_off_for_another_input():
-    from bioner_spacy.ml.encoders.prefix_transformer import without_diversity_loss
+    from bioner_spacy.ml.encoders.diversity_switch import without_diversity_loss
     from thinc.api import Model
 
     wrapped = PrefixedEncoder(bert(), PrefixSettings(prefix_length=2, diversity_layers=2)).train()

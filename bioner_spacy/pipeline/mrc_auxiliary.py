@@ -42,6 +42,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 
+from ..ml.encoders.diversity_switch import without_diversity_loss
 from ..ml.multitask.mrc import span_loss
 
 QUERY_KINDS = ("annotation", "wikipedia", "dictionary", "none", "random")
@@ -208,10 +209,6 @@ class MRCAuxiliary(TrainablePipe):
         docs, offsets, starts, ends = self.mrc_inputs(examples, trf.tokenizer.sep_token)
         if not docs:
             return losses
-        # torch is imported here, not with the module: spaCy imports every
-        # factory's module when it makes any Language, CPU pipelines included
-        from ..ml.encoders.prefix_transformer import without_diversity_loss
-
         set_dropout_rate(self.model, drop)
         with without_diversity_loss(trf):  # seed 002's loss, if the encoder has it, is the NER input's
             trf_full, backprop_trf = trf.begin_update(docs)

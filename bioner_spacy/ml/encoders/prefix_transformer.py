@@ -27,7 +27,6 @@ grad scaler would not scale the gradient it adds).
 """
 import inspect
 from dataclasses import dataclass
-from contextlib import contextmanager
 from io import BytesIO
 from typing import Callable, Dict, Optional
 
@@ -99,7 +98,7 @@ class PrefixedEncoder(torch.nn.Module):
         self.prefix_values = torch.nn.Parameter(torch.randn(shape) * std)
         # the last training batch's Loss_PAMDFGA (before alpha), for logs and tests
         self.last_diversity_loss: Optional[float] = None
-        # off while another task reads other inputs through the encoder (without_diversity_loss)
+        # off while another task reads other inputs through the encoder (diversity_switch.without_diversity_loss)
         self.diversity_on = True
 
     def prefix_cache(self, batch: int):
@@ -203,21 +202,6 @@ class PrefixHFShim(HFShim):
                                      f"{tuple(param.shape)} (prefix_length = {self.settings.prefix_length})")
                 param.data.copy_(value.to(device=param.device, dtype=param.dtype))
         return self
-
-
-@contextmanager
-def without_diversity_loss(model):
-    """Inside, the prefixed encoders of ``model`` (a Thinc model) add no
-    diversity loss: for auxiliary inputs through a shared encoder (MRC)."""
-    encoders = [shim._model for node in model.walk() for shim in node.shims
-                if isinstance(getattr(shim, "_model", None), PrefixedEncoder)]
-    for encoder in encoders:
-        encoder.diversity_on = False
-    try:
-        yield
-    finally:
-        for encoder in encoders:
-            encoder.diversity_on = True
 
 
 def set_prefixed_transformer(model, hf_model) -> None:
