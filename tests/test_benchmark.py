@@ -413,11 +413,20 @@ def test_budget_trains_to_dev_patience_on_the_whole_dev_set(spec, tmp_path):
     (tmp_path / "vectors" / "bioner_vectors.json").write_text(json.dumps(manifest))
     assert bench.settings(run)["vectors"] == {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret",
                                               "sha256": "ab"}
-    assert not bench.is_current({"settings": recorded}, run)  # built here, other vectors
+    assert not bench.is_current({"settings": recorded}, run)  # built here, other vectors: run again
+    # ... but reported: a report does not depend on which floret build this machine has
+    assert bench.is_current({"settings": recorded}, run, check_vectors=False)
+    assert not bench.is_current({"settings": {**recorded, "steps": 5}}, run, check_vectors=False)
+    built_here = {**recorded, "vectors": {**manifest, "settings": {"dim": 8, "bucket": 300}}}
+    other = Run("c", ("NCBI-disease",), 0)
     text = render(matrix, tmp_path / "results", "cmd", plots=False,
-                  cells={run.key: {**cell(run, {"BC5CDR-chem": 0.8}), "epochs": 7.5}})
+                  cells={run.key: {**cell(run, {"BC5CDR-chem": 0.8}), "epochs": 7.5, "settings": built_here},
+                         other.key: {**cell(other, {"NCBI-disease": 0.7}), "settings": built_here},
+                         "old": {**cell(Run("c", ("BC2GM",), 0), {"BC2GM": 0.7}),
+                                 "settings": {"vectors": {"words": 1234, "settings": {"dim": 4, "bucket": 5000}}}}})
     assert "Budget `long` (c): at most 900 steps, stopping when dev F1 has not improved for 150 steps" in text
     assert "| c | 7.5 (1) | - |" in text
+    assert ("8 x 300 from 10 words of text, sha256 ab: 2 cells; 4 x 5,000 from 1,234 words of text: 1 cell.") in text
 
 
 def test_report_says_where_we_are_below_the_published_figures(spec, tmp_path):

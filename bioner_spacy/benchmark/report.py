@@ -158,6 +158,34 @@ def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
     return lines
 
 
+def vectors_builds(cells: Dict[str, Dict]) -> List[str]:
+    """A sentence naming the vectors tables the cells read, build by build
+    (width x rows, the words of text it was trained on, its sha256 where the
+    cell recorded one), with how many cells read each; none without vectors."""
+    builds: Dict[Tuple, int] = {}
+    for cell in cells.values():
+        vectors = (cell.get("settings") or {}).get("vectors")
+        if isinstance(vectors, dict):
+            trained = vectors.get("settings", {})
+            key = (trained.get("dim"), trained.get("bucket"), vectors.get("words"), vectors.get("sha256"))
+            builds[key] = builds.get(key, 0) + 1
+    if not builds:
+        return []
+
+    def build(key, count):
+        dim, rows, words, sha = key
+        digest = f", sha256 {sha[:12]}" if sha else ""
+        return f"{dim} x {rows:,} from {words:,} words of text{digest}: {count} cell{'s' if count > 1 else ''}"
+
+    ordered = sorted(builds.items(), key=lambda item: (-item[1], str(item[0])))
+    return [
+        "Vectors tables read (floret, as each cell recorded it; a floret build has no seed, so two builds of "
+        "the same settings differ, and cells of different builds are compared as they are): "
+        + "; ".join(build(key, count) for key, count in ordered) + ".",
+        "",
+    ]
+
+
 def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
            cells: Dict[str, Dict] = None) -> str:
     """The markdown results doc; PNG plots are written beside the cells.
@@ -190,7 +218,7 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
         f"{'; '.join(machines)}; device: {', '.join(devices)}; Python {v.get('python')}, spaCy {v.get('spacy')}, "
         f"Thinc {v.get('thinc')}, torch {v.get('torch')}.",
         "",
-    ]
+    ] + vectors_builds(cells)
     for name in matrix.budgets:
         users = [s for s in matrix.systems.values() if s.budget == name]
         if users:

@@ -136,24 +136,26 @@ class Bench:
                 settings["vectors"] = None
         return settings
 
-    def is_current(self, cell: Dict, run: Run) -> bool:
-        """Whether the cell was made with today's settings; where the vectors
-        are not built on this machine (a fresh clone), everything else must
-        match."""
+    def is_current(self, cell: Dict, run: Run, check_vectors: bool = True) -> bool:
+        """Whether the cell was made with today's settings. The vectors table
+        it read counts where ``check_vectors`` and the table is built here;
+        otherwise (a fresh clone; a report) everything else must match: floret
+        builds differ from run to run, so a report of cells does not depend on
+        which build this machine has (the cells record theirs)."""
         settings, recorded = self.settings(run, strict=False), dict(cell.get("settings") or {})
-        if settings.get("vectors", False) is None:
-            settings.pop("vectors")
+        if not check_vectors or settings.get("vectors", False) is None:
+            settings.pop("vectors", None)
             recorded.pop("vectors", None)
         return recorded == settings
 
-    def current_cells(self, runs: List[Run]) -> Dict[str, Dict]:
-        """The cells of ``runs`` made with today's settings."""
+    def current_cells(self, runs: List[Run], check_vectors: bool = True) -> Dict[str, Dict]:
+        """The cells of ``runs`` made with today's settings (``is_current``)."""
         cells = {}
         for run in runs:
             path = self.cell_path(run)
             if path.exists():
                 cell = json.loads(path.read_text())
-                if self.is_current(cell, run):
+                if self.is_current(cell, run, check_vectors):
                     cells[run.key] = cell
         return cells
 
