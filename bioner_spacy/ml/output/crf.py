@@ -138,8 +138,9 @@ def crf_loss(
         tags = numpy.flatnonzero(mask)
         on_device = xp.asarray(tags)
         sub = xp.ix_(on_device, on_device)
+        local = local_ids(tags, len(mask))
         part, d_part, (g_A, g_start, g_end) = masked_loss(
-            xp, [scores[i][:, on_device] for i in rows], [local_ids(gold[i], tags, len(mask)) for i in rows],
+            xp, [scores[i][:, on_device] for i in rows], [local[numpy.asarray(gold[i], dtype="int64")] for i in rows],
             (A[sub], start[on_device], end[on_device]),
             (allowed[numpy.ix_(tags, tags)], start_ok[tags], end_ok[tags]))
         loss += part
@@ -154,14 +155,15 @@ def crf_loss(
     return loss, d_scores
 
 
-def local_ids(ids: numpy.ndarray, tags: numpy.ndarray, n_tags: int) -> numpy.ndarray:
-    """Gold tag ids renumbered over ``tags`` (the ids a mask keeps); -1 stays
-    unknown, and a gold tag outside the mask becomes len(tags), a tag no path
-    takes (the sentence is then left out, as a forbidden gold path is)."""
+def local_ids(tags: numpy.ndarray, n_tags: int) -> numpy.ndarray:
+    """A lookup from gold tag ids to ids over ``tags`` (the ids a mask keeps),
+    indexed by the gold id: -1 stays unknown, and a gold tag outside the mask
+    becomes len(tags), a tag no path takes (the sentence is then left out, as
+    a forbidden gold path is)."""
     local = numpy.full(n_tags + 1, len(tags), dtype="int64")
     local[tags] = numpy.arange(len(tags))
     local[-1] = -1
-    return local[numpy.asarray(ids, dtype="int64")]
+    return local
 
 
 def masked_loss(xp, scores, gold, params, constraints):
