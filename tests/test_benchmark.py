@@ -147,9 +147,63 @@ def test_paired_differences_match_seeds(spec):
                    (Run("mtm", ("BC2GM", "NCBI-disease"), 0, half), 0.65),
                    (Run("mtm", ("BC2GM", "NCBI-disease"), 2, half), 0.40)):
         cells[run.key] = cell(run, {"NCBI-disease": f})
-    differences = paired_differences(reduced_data(matrix, cells), "stm", "mtm")
+    differences = paired_differences(reduced_data(matrix, matrix.reduced[0], cells), "stm", "mtm")
     assert differences[("NCBI-disease", 0.5)] == pytest.approx([0.05, -0.10])
     assert ("NCBI-disease", 1.0) not in differences
+
+
+CURVES = """
+    reduced:
+      - name: "Reduced training data: STM against MTM"
+        systems: [stm, mtm]
+        datasets: [NCBI-disease]
+        fractions: [1.0, 0.5]
+        aux: [BC2GM]
+      - name: "Table 10 shape"
+        systems: [a, mtm]
+        datasets: [NCBI-disease, linnaeus]
+        fractions: [1.0, 0.1]
+        aux: {NCBI-disease: Ex-PTM, linnaeus: [NCBI-disease]}
+"""
+
+
+def test_several_reduced_curves_with_auxiliaries_per_target(spec, tmp_path):
+    """A matrix may have several reduced-data curves; a curve's aux may name
+    each target's own auxiliaries (seed 004's Table 10 pairs each corpus with
+    its best one). Each curve gets its own section and plot."""
+    spec.write_text(SPEC[:SPEC.index("    reduced:")] + CURVES.lstrip("\n"))
+    matrix = load_matrix(spec, "m")
+    first, table10 = matrix.reduced
+    assert first.aux == {"NCBI-disease": ["BC2GM"]}
+    assert table10.aux == {"NCBI-disease": ["Ex-PTM"], "linnaeus": ["NCBI-disease"]}
+    points = matrix.reduced_points(table10, gpu=False)
+    assert len(points) == 2 * 2 * 2 * 3
+    assert ("mtm", "linnaeus", 0.1, Run("mtm", ("NCBI-disease", "linnaeus"), 2, (("linnaeus", 0.1),))) in points
+    assert ("a", "NCBI-disease", 1.0, Run("a", ("NCBI-disease",), 0)) in points
+    runs = matrix.runs()
+    # a's whole-data NCBI-disease runs are group G's: trained once
+    assert len(runs) == len(set(runs)) == 12 + 3 + (3 + 3 + 3) + (3 * 3 + 2 * 2 * 3)
+    assert {"Ex-PTM", "linnaeus"} <= set(matrix.datasets())
+
+    results = tmp_path / "results"
+    (results / "cells").mkdir(parents=True)
+    for run, f in ((Run("a", ("linnaeus",), 0, (("linnaeus", 0.1),)), 0.40),
+                   (Run("mtm", ("NCBI-disease", "linnaeus"), 0, (("linnaeus", 0.1),)), 0.55)):
+        (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"linnaeus": f})))
+    text = render(matrix, results, "CMD")
+    assert "## Reduced training data: STM against MTM" in text and "## Table 10 shape" in text
+    assert "trains each target with the whole of its auxiliary corpus (NCBI-disease with Ex-PTM; linnaeus with NCBI-disease)" in text
+    assert "| linnaeus | 10% | 40.00 (1) | 55.00 (1) | +15.00 (1) |" in text
+    # only the second curve has a finished run: only it has a plot, under its own name
+    assert "![Table 10 shape](reduced-data-2.png)" in text and not (results / "reduced-data.png").exists()
+    assert (results / "reduced-data-2.png").read_bytes()[:4] == b"\x89PNG"
+
+    spec.write_text(SPEC[:SPEC.index("    reduced:")] + CURVES.replace("linnaeus: [NCBI-disease]", "CRAFT: [NCBI-disease]").lstrip("\n"))
+    with pytest.raises(ValueError, match="curve 'Table 10 shape': aux names 'CRAFT', which is not one of its datasets"):
+        load_matrix(spec, "m")
+    spec.write_text(SPEC.replace("      fractions: [1.0, 0.5]\n", ""))
+    with pytest.raises(ValueError, match="reduced-data curve 1: needs fractions"):
+        load_matrix(spec, "m")
 
 
 def cell(run, scores, seconds_per_epoch=10.0):
@@ -212,7 +266,7 @@ def test_report_plots(spec, tmp_path):
         run = Run("a", ("BC5CDR-chem",), seed)
         (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": 0.8})))
     text = render(matrix, results, "CMD")
-    assert "![G](accuracy-1.png)" in text and "![reduced training data](reduced-data.png)" in text
+    assert "![G](accuracy-1.png)" in text and "![Reduced training data](reduced-data.png)" in text
     for name in ("accuracy-1.png", "reduced-data.png"):
         assert (results / name).read_bytes()[:4] == b"\x89PNG"
 

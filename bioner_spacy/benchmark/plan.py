@@ -69,6 +69,29 @@ class Group:
 
 
 @dataclass
+class Curve:
+    """A reduced-data comparison: each system trained on a share of each
+    target corpus's training sentences. A multi-task system ("all") trains the
+    target (reduced) with the whole of the target's auxiliary corpora."""
+    name: str
+    systems: List[str]
+    datasets: List[str]
+    fractions: List[float]
+    # auxiliary corpora per target corpus
+    aux: Dict[str, List[str]] = field(default_factory=dict)
+
+    def corpora(self) -> List[str]:
+        """The curve's targets and their auxiliaries."""
+        return list(self.datasets) + [a for aux in self.aux.values() for a in aux]
+
+    def train(self, system: "System", target: str) -> Tuple[str, ...]:
+        """The corpora ``system`` trains on for a point of ``target``."""
+        if system.corpora != "all":
+            return (target,)
+        return tuple(sorted({target, *self.aux.get(target, [])}))
+
+
+@dataclass
 class Matrix:
     name: str
     systems: Dict[str, System]
@@ -79,7 +102,7 @@ class Matrix:
     dev_limit_per_corpus: int = 300
     convert_limit: int = 0
     groups: List[Group] = field(default_factory=list)
-    reduced: Optional[Dict[str, Any]] = None
+    reduced: List[Curve] = field(default_factory=list)
     speed: Optional[Dict[str, Any]] = None
     # named budgets a system may train with instead of the fixed steps:
     # {name: {max_steps, patience, eval_frequency, dev_limit}} (see BUDGET_KEYS);
@@ -98,9 +121,7 @@ class Matrix:
 
     def datasets(self) -> List[str]:
         """Every corpus the matrix reads, in a stable order."""
-        names = {d for g in self.groups for d in g.corpora()}
-        if self.reduced:
-            names |= set(self.reduced["datasets"]) | set(self.reduced.get("aux", []))
+        names = {d for g in self.groups for d in g.corpora()} | {d for c in self.reduced for d in c.corpora()}
         if self.speed:
             names.add(self.speed["dataset"])
         return [d for d in ALL_DATASETS if d in names]
@@ -120,19 +141,17 @@ class Matrix:
                     runs.extend(Run(name, (d,), seed) for d in group.datasets)
         return runs
 
-    def reduced_points(self, gpu: bool) -> List[Tuple[str, str, float, Run]]:
+    def reduced_points(self, curve: Curve, gpu: bool) -> List[Tuple[str, str, float, Run]]:
         """(system, target corpus, share of its training sentences, run) of
-        every point of the reduced-data curves."""
-        if not self.reduced:
-            return []
+        every point of a reduced-data curve."""
         points = []
-        for name in self.reduced["systems"]:
+        for name in curve.systems:
             system = self.systems[name]
             if system.gpu and not gpu:
                 continue
-            for target in self.reduced["datasets"]:
-                train = (target,) if system.corpora != "all" else tuple(sorted({target, *self.reduced.get("aux", [])}))
-                for fraction in map(float, self.reduced["fractions"]):
+            for target in curve.datasets:
+                train = curve.train(system, target)
+                for fraction in curve.fractions:
                     fractions = ((target, fraction),) if fraction < 1 else ()
                     points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)
         return points
@@ -140,7 +159,8 @@ class Matrix:
     def runs(self, gpu: bool = False) -> List[Run]:
         """Every run, each once, in matrix order."""
         seen, out = set(), []
-        for run in [r for g in self.groups for r in self.group_runs(g, gpu)] + [run for *_, run in self.reduced_points(gpu)]:
+        reduced = [run for c in self.reduced for *_, run in self.reduced_points(c, gpu)]
+        for run in [r for g in self.groups for r in self.group_runs(g, gpu)] + reduced:
             if run not in seen:
                 seen.add(run)
                 out.append(run)
@@ -170,6 +190,36 @@ def check_budgets(path: Path, matrix: str, budgets: Dict[str, Dict], eval_freque
     return checked
 
 
+def per_corpus(aux) -> Dict[str, List[str]]:
+    """{corpus: [auxiliary, ...]} from YAML's {corpus: name or [names]}."""
+    return {d: [a] if isinstance(a, str) else list(a) for d, a in (aux or {}).items()}
+
+
+def load_curves(path: Path, matrix: str, reduced) -> List[Curve]:
+    """The matrix's reduced-data curves: ``reduced`` is one curve (a mapping)
+    or a list of named ones. A curve's aux is a list (every target trains with
+    the same auxiliaries) or a mapping from target to its own."""
+    specs = [] if reduced is None else [reduced] if isinstance(reduced, dict) else list(reduced)
+    curves = []
+    for i, c in enumerate(specs):
+        missing = [k for k in ("systems", "datasets", "fractions") if k not in c]
+        if missing:
+            fail(path, f"matrix {matrix!r}, reduced-data curve {i + 1}: needs {', '.join(missing)}")
+        aux = c.get("aux") or []
+        aux = per_corpus(aux) if isinstance(aux, dict) else {d: list(aux) for d in c["datasets"]}
+        curve = Curve(c.get("name", "Reduced training data"), list(c["systems"]), list(c["datasets"]),
+                      [float(f) for f in c["fractions"]], aux)
+        for d in curve.aux:
+            if d not in curve.datasets:
+                fail(path, f"matrix {matrix!r}, reduced-data curve {curve.name!r}: aux names {d!r}, which is not one "
+                           f"of its datasets ({', '.join(curve.datasets)})")
+        for f in curve.fractions:
+            if not 0 < f <= 1:
+                fail(path, f"matrix {matrix!r}: fractions must be in (0, 1], got {f:g}")
+        curves.append(curve)
+    return curves
+
+
 def load_matrix(path: Path, name: str) -> Matrix:
     """The matrix ``name`` of a benchmark YAML file, checked: unknown systems,
     datasets, corpora kinds or fractions raise a ValueError naming the file."""
@@ -188,8 +238,7 @@ def load_matrix(path: Path, name: str) -> Matrix:
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
     m = matrices[name]
-    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline"),
-                    {d: [a] if isinstance(a, str) else list(a) for d, a in (g.get("aux") or {}).items()},
+    groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline"), per_corpus(g.get("aux")),
                     tuple(g.get("anchors") or DEFAULT_ANCHORS))
               for g in m.get("groups", [])]
     for g in groups:
@@ -205,8 +254,9 @@ def load_matrix(path: Path, name: str) -> Matrix:
     eval_frequency = int(m.get("eval_frequency", m["steps"]))
     matrix = Matrix(name, systems, int(m["steps"]), eval_frequency, list(m["seeds"]),
                     int(m.get("dev_limit", 0)), int(m.get("dev_limit_per_corpus", 300)), int(m.get("convert_limit", 0)),
-                    groups, m.get("reduced"), m.get("speed"), check_budgets(path, name, m.get("budgets") or {}, eval_frequency))
-    used = [s for g in groups for s in g.systems] + list((matrix.reduced or {}).get("systems", []))
+                    groups, load_curves(path, name, m.get("reduced")), m.get("speed"),
+                    check_budgets(path, name, m.get("budgets") or {}, eval_frequency))
+    used = [s for g in groups for s in g.systems] + [s for c in matrix.reduced for s in c.systems]
     used += list((matrix.speed or {}).get("systems", []))
     for s in used:
         if s not in systems:
@@ -218,12 +268,9 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for d in matrix.datasets():
         if d not in ALL_DATASETS:
             fail(path, f"unknown dataset {d!r}")
-    for d in [d for g in groups for d in g.corpora()] + list((matrix.reduced or {}).get("datasets", [])):
+    for d in [d for g in groups for d in g.corpora()] + [d for c in matrix.reduced for d in c.corpora()]:
         if d not in ALL_DATASETS:
             fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
-    for f in (matrix.reduced or {}).get("fractions", []):
-        if not 0 < float(f) <= 1:
-            fail(path, f"matrix {name!r}: fractions must be in (0, 1], got {f}")
     if matrix.steps % matrix.eval_frequency:
         fail(path, f"matrix {name!r}: steps ({matrix.steps}) must be a multiple of eval_frequency ({matrix.eval_frequency})")
     return matrix

@@ -59,7 +59,10 @@ def reduced_plot(path: Path, datasets: Sequence[str], systems: Sequence[Tuple[st
         ax.set_title(dataset)
         ax.set_xlabel("training sentences kept")
         ax.set_ylabel("test F1")
-    axes[0][0].legend(fontsize="small")
+    # the legend goes on the first panel that has points (a curve may be only partly run)
+    drawn = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    if drawn:
+        drawn[0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

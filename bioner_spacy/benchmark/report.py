@@ -4,10 +4,10 @@ speed and memory, and the plots."""
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .anchors import ANCHORS
-from .plan import Matrix, Run
+from .plan import Curve, Matrix, Run
 from .stats import mean_std
 
 PAIRED = ("mean ± std (number of seeds) of the differences, and t = mean / (std / √n), the paired t statistic "
@@ -121,11 +121,11 @@ def cell_table(matrix: Matrix, cells: Dict[str, Dict], group, key: str = "second
     return lines
 
 
-def reduced_data(matrix: Matrix, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], Dict[int, float]]:
-    """F1 by seed per (system, target corpus, fraction); a point with no
-    finished run has an empty dict."""
+def reduced_data(matrix: Matrix, curve: Curve, cells: Dict[str, Dict]) -> Dict[Tuple[str, str, float], Dict[int, float]]:
+    """F1 by seed per (system, target corpus, fraction) of a reduced-data
+    curve; a point with no finished run has an empty dict."""
     out = {}
-    for system, target, fraction, run in matrix.reduced_points(gpu=True):
+    for system, target, fraction, run in matrix.reduced_points(curve, gpu=True):
         by_seed = out.setdefault((system, target, fraction), {})
         if run.key in cells and target in cells[run.key]["scores"]:
             by_seed[run.seed] = cells[run.key]["scores"][target]["f"]
@@ -140,21 +140,47 @@ def paired_differences(data: Dict[Tuple[str, str, float], Dict[int, float]], fir
             for (system, target, fraction), ours in data.items() if system == first and ours}
 
 
-def reduced_table(matrix: Matrix, data, differences=None) -> List[str]:
+def reduced_table(matrix: Matrix, curve: Curve, data, differences=None) -> List[str]:
     """One row per (corpus, fraction); with ``differences`` (two systems), a
     last column of the second's F1 minus the first's, paired by seed."""
-    systems = matrix.reduced["systems"]
-    header = [matrix.systems[s].label for s in systems]
+    header = [matrix.systems[s].label for s in curve.systems]
     if differences is not None:
-        header.append(f"{systems[1]} − {systems[0]}, same seed")
+        header.append(f"{curve.systems[1]} − {curve.systems[0]}, same seed")
     lines = ["| corpus | share of training sentences | " + " | ".join(header) + " |",
              "|---|---|" + "---|" * len(header)]
-    for dataset in matrix.reduced["datasets"]:
-        for fraction in sorted({float(f) for f in matrix.reduced["fractions"]}, reverse=True):
-            row = [fmt(list(data.get((s, dataset, fraction), {}).values())) for s in systems]
+    for dataset in curve.datasets:
+        for fraction in sorted(set(curve.fractions), reverse=True):
+            row = [fmt(list(data.get((s, dataset, fraction), {}).values())) for s in curve.systems]
             if differences is not None:
                 row.append(fmt_paired(differences.get((dataset, fraction), [])))
             lines.append(f"| {dataset} | {100 * fraction:g}% | " + " | ".join(row) + " |")
+    return lines
+
+
+def reduced_section(matrix: Matrix, curve: Curve, cells: Dict[str, Dict], png: Optional[Path]) -> List[str]:
+    """A reduced-data curve's heading, table and (with ``png``) plot."""
+    data = reduced_data(matrix, curve, cells)
+    auxiliaries = {tuple(a) for a in curve.aux.values()}
+    if len(auxiliaries) == 1 and set(curve.aux) == set(curve.datasets):
+        aux = f"the multi-task model also trains on the whole of: {', '.join(next(iter(auxiliaries)))}"
+    else:
+        aux = ("the multi-task model trains each target with the whole of its auxiliary corpus ("
+               + "; ".join(f"{d} with {', '.join(a)}" for d, a in curve.aux.items()) + ")")
+    lines = [f"## {curve.name}", "",
+             "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "
+             f"for every training seed); {aux}. Test F1 on the target corpus:", ""]
+    systems = curve.systems
+    differences = paired_differences(data, *systems) if len(systems) == 2 else None
+    lines += reduced_table(matrix, curve, data, differences) + [""]
+    if differences is not None:
+        lines += [f"The last column is {systems[1]}'s F1 minus {systems[0]}'s, each seed's pair trained on the "
+                  f"same sentences: {PAIRED}", ""]
+    if png is not None and any(data.values()):
+        from .plots import reduced_plot
+
+        reduced_plot(png, curve.datasets, [(s, matrix.systems[s].label) for s in systems],
+                     sorted(set(curve.fractions)), data)
+        lines += [f"![{curve.name}]({png.name})", ""]
     return lines
 
 
@@ -256,26 +282,10 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
                           [[list(by_seeds.get((s, d), {}).values()) for d in group.datasets] for s in group.systems])
             lines += [f"![{group.name}]({png.name})", ""]
             figures.append(png)
-    if matrix.reduced:
-        data = reduced_data(matrix, cells)
-        aux = ", ".join(matrix.reduced.get("aux", []))
-        lines += ["## Reduced training data", "",
-                  "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "
-                  f"for every training seed); the multi-task model also trains on the whole of: {aux}. Test F1 on "
-                  "the target corpus:", ""]
-        systems = matrix.reduced["systems"]
-        differences = paired_differences(data, *systems) if len(systems) == 2 else None
-        lines += reduced_table(matrix, data, differences) + [""]
-        if differences is not None:
-            lines += [f"The last column is {systems[1]}'s F1 minus {systems[0]}'s, each seed's pair trained on the "
-                      f"same sentences: {PAIRED}", ""]
-        if plots and any(data.values()):
-            from .plots import reduced_plot
-
-            png = results / "reduced-data.png"
-            reduced_plot(png, matrix.reduced["datasets"], [(s, matrix.systems[s].label) for s in matrix.reduced["systems"]],
-                         sorted({float(f) for f in matrix.reduced["fractions"]}), data)
-            lines += [f"![reduced training data]({png.name})", ""]
+    for i, curve in enumerate(matrix.reduced):
+        # the first curve's plot keeps the name it had when a matrix had one curve
+        png = results / ("reduced-data.png" if i == 0 else f"reduced-data-{i + 1}.png")
+        lines += reduced_section(matrix, curve, cells, png if plots else None)
     speed_file = results / "speed.json"
     if speed_file.exists():
         speed = json.loads(speed_file.read_text())
