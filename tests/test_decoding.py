@@ -2,7 +2,7 @@ import numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioner_spacy.decoding import allowed_transitions, bio_to_spans, spans_to_bio, viterbi, viterbi_batch, viterbi_bio
+from bioner_spacy.decoding import allowed_transitions, bio_to_spans, spans_to_bio, viterbi, viterbi_batch, viterbi_bio, viterbi_over
 
 TAGS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
 
@@ -66,6 +66,25 @@ def test_batched_viterbi_finds_each_sentences_path(lengths, seed, coarse):
     A = numpy.where(allowed_transitions(TAGS)[:T], draw(T, T), -numpy.inf)
     start, end = draw(T), draw(T)
     assert viterbi_batch(Es, A, start, end) == [viterbi(E, A, start, end) for E in Es]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 8), min_size=1, max_size=4), st.integers(0, 2**31 - 1),
+       st.lists(st.booleans(), min_size=len(TAGS), max_size=len(TAGS)))
+def test_viterbi_over_kept_tags_is_the_search_with_the_others_forbidden(lengths, seed, kept):
+    """Searching the kept tags alone gives the full search's paths when the
+    other tags score -inf, in the full tag ids."""
+    kept[0] = True  # O: a path must exist
+    keep = numpy.flatnonzero(kept)
+    rng = numpy.random.default_rng(seed)
+    T = len(TAGS)
+    Es = [rng.normal(size=(n, T)) for n in lengths]
+    A = numpy.where(allowed_transitions(TAGS)[:T], rng.normal(size=(T, T)), -numpy.inf)
+    start, end = rng.normal(size=T), rng.normal(size=T)
+    masked = [numpy.where(kept, E, -numpy.inf) for E in Es]
+    paths = viterbi_over(Es, A, start, end, keep)
+    assert paths == [viterbi(E, A, start, end) for E in masked]
+    assert all(set(path) <= set(keep.tolist()) for path in paths)
 
 
 def test_batched_viterbi_of_nothing():

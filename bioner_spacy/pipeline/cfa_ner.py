@@ -13,7 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..decoding import bio_to_spans, transition_constraints, viterbi_batch
+from ..decoding import bio_to_spans, transition_constraints, viterbi_over
 from ..ml.attention.cfa import set_syntax_labels
 from ..ml.output.crf import crf_loss, crf_transitions
 from ..ml.encoders.default_tok2vec import DEFAULT_TOK2VEC
@@ -341,14 +341,11 @@ class CFANER(EntityPipe):
         (one batched search for all the docs, ``decoding.viterbi_batch``)."""
         # the search runs over the dataset's own tags only (the others can never be on a path)
         tags = self.tags
-        own_tags = numpy.flatnonzero(self.tag_mask(dataset))
         unaries = []
         for doc_scores in scores:
-            doc_scores = self.model.ops.to_numpy(doc_scores)[:, own_tags]
+            doc_scores = self.model.ops.to_numpy(doc_scores)
             unaries.append(doc_scores if self.uses_crf else numpy.log(doc_scores + 1e-12))
-        A, start, end = self.transition_scores(dataset)
-        paths = viterbi_batch(unaries, A[numpy.ix_(own_tags, own_tags)], start[own_tags], end[own_tags])
-        paths = [own_tags[path].tolist() for path in paths]
+        paths = viterbi_over(unaries, *self.transition_scores(dataset), numpy.flatnonzero(self.tag_mask(dataset)))
         own = self.cfg.get("datasets", {}).get(dataset, [])
         decoded = []
         for doc, path in zip(docs, paths):

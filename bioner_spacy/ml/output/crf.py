@@ -36,7 +36,7 @@ import numpy
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from ...decoding import viterbi
+from ...decoding import viterbi_over
 
 # the score of a forbidden tag, transition, start or end
 NEG = -1e4
@@ -206,5 +206,5 @@ def crf_decode(model: Model, scores: Floats2d, tag_mask: numpy.ndarray,
                constraints: Sequence[numpy.ndarray]) -> List[int]:
     """The best allowed path of one sentence, with the tags outside
     ``tag_mask`` (T, bool) forbidden."""
-    E = numpy.where(tag_mask[None, :], model.ops.to_numpy(scores), NEG)
-    return viterbi(E, *crf_transitions(model, constraints))
+    E = model.ops.to_numpy(scores)
+    return viterbi_over([E], *crf_transitions(model, constraints), numpy.flatnonzero(tag_mask))[0]
