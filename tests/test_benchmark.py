@@ -204,6 +204,9 @@ def test_several_reduced_curves_with_auxiliaries_per_target(spec, tmp_path):
     spec.write_text(SPEC.replace("      fractions: [1.0, 0.5]\n", ""))
     with pytest.raises(ValueError, match="reduced-data curve 1: needs fractions"):
         load_matrix(spec, "m")
+    spec.write_text(SPEC[:SPEC.index("    reduced:")] + "    reduced: [NCBI-disease]\n")
+    with pytest.raises(ValueError, match=r"reduced must be a curve \(a mapping\) or a list of curves, got \['NCBI-disease'\]"):
+        load_matrix(spec, "m")
 
 
 def cell(run, scores, seconds_per_epoch=10.0):

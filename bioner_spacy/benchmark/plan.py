@@ -199,7 +199,9 @@ def load_curves(path: Path, matrix: str, reduced) -> List[Curve]:
     """The matrix's reduced-data curves: ``reduced`` is one curve (a mapping)
     or a list of named ones. A curve's aux is a list (every target trains with
     the same auxiliaries) or a mapping from target to its own."""
-    specs = [] if reduced is None else [reduced] if isinstance(reduced, dict) else list(reduced)
+    specs = [] if reduced is None else [reduced] if isinstance(reduced, dict) else reduced
+    if not isinstance(specs, list) or not all(isinstance(c, dict) for c in specs):
+        fail(path, f"matrix {matrix!r}: reduced must be a curve (a mapping) or a list of curves, got {reduced!r}")
     curves = []
     for i, c in enumerate(specs):
         missing = [k for k in ("systems", "datasets", "fractions") if k not in c]
