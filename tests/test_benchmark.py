@@ -204,6 +204,9 @@ def test_several_reduced_curves_with_auxiliaries_per_target(spec, tmp_path):
     spec.write_text(SPEC.replace("      fractions: [1.0, 0.5]\n", ""))
     with pytest.raises(ValueError, match="reduced-data curve 1: needs fractions"):
         load_matrix(spec, "m")
+    spec.write_text(SPEC.replace("      aux: [BC2GM]\n", ""))
+    text = render(load_matrix(spec, "m"), results, "CMD", plots=False)
+    assert "drawn once with seed 0, the same for every training seed); no auxiliary corpora. Test F1" in text
     spec.write_text(SPEC[:SPEC.index("    reduced:")] + "    reduced: [NCBI-disease]\n")
     with pytest.raises(ValueError, match=r"reduced must be a curve \(a mapping\) or a list of curves, got \['NCBI-disease'\]"):
         load_matrix(spec, "m")

@@ -160,12 +160,14 @@ def reduced_table(matrix: Matrix, curve: Curve, data, differences=None) -> List[
 def reduced_section(matrix: Matrix, curve: Curve, cells: Dict[str, Dict], png: Optional[Path]) -> List[str]:
     """A reduced-data curve's heading, table and (with ``png``) plot."""
     data = reduced_data(matrix, curve, cells)
-    auxiliaries = {tuple(a) for a in curve.aux.values()}
-    if len(auxiliaries) == 1 and set(curve.aux) == set(curve.datasets):
+    auxiliaries = {tuple(a) for a in curve.aux.values() if a}
+    if not auxiliaries:
+        aux = "no auxiliary corpora"
+    elif len(auxiliaries) == 1 and set(curve.aux) == set(curve.datasets):
         aux = f"the multi-task model also trains on the whole of: {', '.join(next(iter(auxiliaries)))}"
     else:
         aux = ("the multi-task model trains each target with the whole of its auxiliary corpus ("
-               + "; ".join(f"{d} with {', '.join(a)}" for d, a in curve.aux.items()) + ")")
+               + "; ".join(f"{d} with {', '.join(a)}" for d, a in curve.aux.items() if a) + ")")
     lines = [f"## {curve.name}", "",
              "Share of the target corpus's training sentences kept (drawn once with seed 0, the same "
              f"for every training seed); {aux}. Test F1 on the target corpus:", ""]
