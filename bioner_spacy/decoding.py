@@ -95,8 +95,9 @@ def viterbi_over(Es: Sequence[numpy.ndarray], A: numpy.ndarray, start: numpy.nda
     """``viterbi_batch`` over the tags ``keep`` (ids) only, the paths given
     in the full tag ids: a tag outside ``keep`` is on no path, so the search
     over the kept ones finds the same paths at (len(keep) / T)^2 the cost.
-    ``Es`` hold all T tags' scores."""
-    paths = viterbi_batch([E[:, keep] for E in Es], A[numpy.ix_(keep, keep)], start[keep], end[keep])
+    ``Es`` hold the kept tags' scores (n x len(keep), ``E[:, keep]``: the
+    caller turns only those into scores); A, start and end all T tags'."""
+    paths = viterbi_batch(Es, A[numpy.ix_(keep, keep)], start[keep], end[keep])
     return [keep[path].tolist() for path in paths]
 
 

@@ -49,8 +49,23 @@ class Run:
         return dict(self.fractions).get(dataset, 1.0)
 
 
+class WithAuxiliaries:
+    """What a group and a reduced-data curve share: target corpora
+    (``datasets``), each with its auxiliary corpora (``aux``)."""
+    datasets: List[str]
+    aux: Dict[str, List[str]]
+
+    def corpora(self) -> List[str]:
+        """The targets and their auxiliaries."""
+        return list(self.datasets) + [a for aux in self.aux.values() for a in aux]
+
+    def trained_with(self, target: str) -> Tuple[str, ...]:
+        """The corpora a multi-task system trains on for ``target``."""
+        return tuple(sorted({target, *self.aux.get(target, [])}))
+
+
 @dataclass
-class Group:
+class Group(WithAuxiliaries):
     name: str
     systems: List[str]
     datasets: List[str]
@@ -63,13 +78,9 @@ class Group:
     # the published rows shown beside ours (labels of anchors.ANCHORS)
     anchors: Tuple[str, ...] = DEFAULT_ANCHORS
 
-    def corpora(self) -> List[str]:
-        """The group's corpora and their auxiliaries."""
-        return list(self.datasets) + [a for aux in self.aux.values() for a in aux]
-
 
 @dataclass
-class Curve:
+class Curve(WithAuxiliaries):
     """A reduced-data comparison: each system trained on a share of each
     target corpus's training sentences. A multi-task system ("all") trains the
     target (reduced) with the whole of the target's auxiliary corpora."""
@@ -79,16 +90,6 @@ class Curve:
     fractions: List[float]
     # auxiliary corpora per target corpus
     aux: Dict[str, List[str]] = field(default_factory=dict)
-
-    def corpora(self) -> List[str]:
-        """The curve's targets and their auxiliaries."""
-        return list(self.datasets) + [a for aux in self.aux.values() for a in aux]
-
-    def train(self, system: "System", target: str) -> Tuple[str, ...]:
-        """The corpora ``system`` trains on for a point of ``target``."""
-        if system.corpora != "all":
-            return (target,)
-        return tuple(sorted({target, *self.aux.get(target, [])}))
 
 
 @dataclass
@@ -134,7 +135,7 @@ class Matrix:
                 continue
             for seed in self.seeds:
                 if system.corpora == "all" and group.aux:
-                    runs.extend(Run(name, tuple(sorted({d, *group.aux.get(d, [])})), seed) for d in group.datasets)
+                    runs.extend(Run(name, group.trained_with(d), seed) for d in group.datasets)
                 elif system.corpora == "all":
                     runs.append(Run(name, tuple(sorted(group.datasets)), seed))
                 else:
@@ -150,7 +151,7 @@ class Matrix:
             if system.gpu and not gpu:
                 continue
             for target in curve.datasets:
-                train = curve.train(system, target)
+                train = curve.trained_with(target) if system.corpora == "all" else (target,)
                 for fraction in curve.fractions:
                     fractions = ((target, fraction),) if fraction < 1 else ()
                     points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)

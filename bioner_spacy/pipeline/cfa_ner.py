@@ -338,14 +338,15 @@ class CFANER(EntityPipe):
     def decode_many(self, docs: List[Doc], scores: List[Floats2d], dataset: Optional[str]) -> List[List[Tuple[int, int, str]]]:
         """Entity spans of each doc's best IOB2 path over the dataset's own
         tags: by the softmax's log-probabilities, or by the CRF's scores
-        (one batched search for all the docs, ``decoding.viterbi_batch``)."""
+        (one batched search for all the docs, ``decoding.viterbi_over``)."""
         # the search runs over the dataset's own tags only (the others can never be on a path)
         tags = self.tags
+        own_tags = numpy.flatnonzero(self.tag_mask(dataset))
         unaries = []
         for doc_scores in scores:
-            doc_scores = self.model.ops.to_numpy(doc_scores)
+            doc_scores = self.model.ops.to_numpy(doc_scores)[:, own_tags]
             unaries.append(doc_scores if self.uses_crf else numpy.log(doc_scores + 1e-12))
-        paths = viterbi_over(unaries, *self.transition_scores(dataset), numpy.flatnonzero(self.tag_mask(dataset)))
+        paths = viterbi_over(unaries, *self.transition_scores(dataset), own_tags)
         own = self.cfg.get("datasets", {}).get(dataset, [])
         decoded = []
         for doc, path in zip(docs, paths):

@@ -206,5 +206,5 @@ def crf_decode(model: Model, scores: Floats2d, tag_mask: numpy.ndarray,
                constraints: Sequence[numpy.ndarray]) -> List[int]:
     """The best allowed path of one sentence, with the tags outside
     ``tag_mask`` (T, bool) forbidden."""
-    E = model.ops.to_numpy(scores)
-    return viterbi_over([E], *crf_transitions(model, constraints), numpy.flatnonzero(tag_mask))[0]
+    keep = numpy.flatnonzero(tag_mask)
+    return viterbi_over([model.ops.to_numpy(scores)[:, keep]], *crf_transitions(model, constraints), keep)[0]
