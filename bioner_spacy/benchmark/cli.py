@@ -166,6 +166,36 @@ def run_command(
         raise typer.Exit(1)
 
 
+@benchmark_app.command("dev-scores")
+def dev_scores_command(
+    matrix_name: str = typer.Option("main", "--matrix"),
+    spec: Path = typer.Option(SPEC),
+    corpus_dir: Optional[Path] = typer.Option(None, help="As given to `run`"),
+    work: Optional[Path] = typer.Option(None, help="As given to `run`"),
+    results: Optional[Path] = typer.Option(None),
+    output: Optional[Path] = typer.Option(None),
+    threads: int = typer.Option(1, help="CPU threads"),
+    systems: Optional[str] = typer.Option(None, help="Only the runs of these systems (comma-separated)"),
+    datasets: Optional[str] = typer.Option(None, help="Only the runs that train on one of these corpora (comma-separated)"),
+    seeds: Optional[str] = typer.Option(None, help="Only the runs with these seeds (comma-separated)"),
+):
+    """Add dev-split scores to the cells written before `run` scored dev
+    (what the results doc selects by), from each run's kept model; then
+    rewrite the doc."""
+    from .plan import load_matrix
+    from .runner import Bench
+
+    matrix = load_matrix(spec, matrix_name)
+    work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
+    bench = Bench(matrix, corpus_dir, work, results, spec.parent, threads=threads)
+    runs = select(matrix.runs(gpu=True), systems, datasets, seeds)
+    cells = bench.current_cells(runs, check_vectors=False)
+    for run in runs:
+        if run.key in cells:
+            say(f"{run.key}: {bench.add_dev_scores(run)}")
+    write_report(bench, output, rerun_command(matrix.name, False))
+
+
 def write_report(bench, output: Path, command: str) -> None:
     """The results doc from the cells made with the matrix's current settings
     (whichever build of a vectors table they read: the doc says which)."""

@@ -74,6 +74,32 @@ def vectors_manifest(path: Path) -> Dict:
     return {k: built[k] for k in ("words", "settings", "attr", "mode", "sha256") if k in built}
 
 
+def tok2vec_digest(path: Path) -> Dict:
+    """Which pretrained tok2vec a run started from (``spacy pretrain``'s
+    weights file), so a cell made from other weights is run again; an error
+    naming the file and the command that builds it when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"pretrained tok2vec not found: {path} (build it with `spacy project run pretrain`)")
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def complete_pretraining(section: Dict) -> Dict:
+    """A partial [pretraining] block (a run starting from a pretrained tok2vec
+    names only its component and layer) completed with spaCy's defaults, as
+    ``spacy init fill-config --pretraining`` does: spaCy validates the whole
+    block when it loads ``initialize.init_tok2vec``."""
+    from spacy.language import DEFAULT_CONFIG_PRETRAIN_PATH
+    from spacy.util import load_config
+
+    return {**load_config(DEFAULT_CONFIG_PRETRAIN_PATH, interpolate=False)["pretraining"], **section}
+
+
+def per_dataset(scores: Dict) -> Dict[str, Dict[str, float]]:
+    """P, R and F1 by corpus from ``bioner-spacy evaluate``'s scores."""
+    return {d: {k: s[k] for k in ("p", "r", "f")} for d, s in scores["seqeval_per_dataset"].items()}
+
+
 class Bench:
     """Where a matrix reads corpora and writes runs and cells."""
 
@@ -119,33 +145,38 @@ class Bench:
 
     def settings(self, run: Run, strict: bool = True) -> Dict:
         """What a cell must have been made with to count for this matrix: the
-        config file's content, the overrides, the step budget and the vectors
-        it read. strict=False: a vectors folder that is not built here reads
-        as None (reporting needs no vectors) instead of raising."""
+        config file's content, the overrides, the step budget, and the
+        vectors and pretrained tok2vec it read (the builds). strict=False: a
+        build that is not here reads as None (reporting needs none) instead
+        of raising."""
         config = self.configs / f"{self.matrix.systems[run.system].config}.cfg"
         overrides = json.loads(json.dumps(self.overrides(run)))
         settings = {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
                     "overrides": overrides, "steps": self.matrix.steps}
-        vectors = overrides.get("paths.vectors", config_vectors(config))
-        if vectors:
-            try:
-                settings["vectors"] = vectors_manifest(Path(vectors))
-            except FileNotFoundError:
-                if strict:
-                    raise
-                settings["vectors"] = None
+        builds = {"vectors": (overrides.get("paths.vectors", config_vectors(config)), vectors_manifest),
+                  "init_tok2vec": (overrides.get("paths.init_tok2vec"), tok2vec_digest)}
+        for name, (path, describe) in builds.items():
+            if path:
+                try:
+                    settings[name] = describe(Path(path))
+                except FileNotFoundError:
+                    if strict:
+                        raise
+                    settings[name] = None
         return settings
 
     def is_current(self, cell: Dict, run: Run, check_vectors: bool = True) -> bool:
-        """Whether the cell was made with today's settings. The vectors table
-        it read counts where ``check_vectors`` and the table is built here;
-        otherwise (a fresh clone; a report) everything else must match: floret
-        builds differ from run to run, so a report of cells does not depend on
-        which build this machine has (the cells record theirs)."""
+        """Whether the cell was made with today's settings. The builds it read
+        (vectors table, pretrained tok2vec) count where ``check_vectors`` and
+        the build is here; otherwise (a fresh clone; a report) everything else
+        must match: floret and pretraining builds differ from run to run, so a
+        report of cells does not depend on which build this machine has (the
+        cells record theirs)."""
         settings, recorded = self.settings(run, strict=False), dict(cell.get("settings") or {})
-        if not check_vectors or settings.get("vectors", False) is None:
-            settings.pop("vectors", None)
-            recorded.pop("vectors", None)
+        for build in ("vectors", "init_tok2vec"):
+            if not check_vectors or settings.get(build, False) is None:
+                settings.pop(build, None)
+                recorded.pop(build, None)
         return recorded == settings
 
     def current_cells(self, runs: List[Run], check_vectors: bool = True) -> Dict[str, Dict]:
@@ -176,6 +207,8 @@ class Bench:
             config = load_config(path, overrides=overrides, interpolate=False)
         except Exception as err:  # noqa: BLE001 - reported with the file
             raise ValueError(f"{path}: cannot apply the benchmark settings of run {run.key}: {err}") from None
+        if config.get("pretraining"):
+            config["pretraining"] = complete_pretraining(config["pretraining"])
         config["training"]["logger"] = {"@loggers": "bioner.BenchmarkLogger.v1",
                                         "output_file": str(self.run_dir(run) / "train_log.jsonl")}
         target = self.run_dir(run) / "config.cfg"
@@ -197,11 +230,8 @@ class Bench:
         self.call([sys.executable, "-m", "spacy", "train", str(config), "--output", str(model),
                    "--gpu-id", str(self.gpu_id)], run_dir / "train.log", env)
         train_seconds = time.time() - start
-        scores_file = run_dir / "scores.json"
-        self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(model / "model-best"),
-                   *[str(self.corpus(d, "test")) for d in run.train], "--stored-syntax",
-                   "--output", str(scores_file)], run_dir / "evaluate.log", env)
-        scores = json.loads(scores_file.read_text())
+        scores = self.evaluate(run, "test", env)
+        dev_scores = self.evaluate(run, "dev", env)
         steps = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
         words_per_epoch = self.train_words(run)
         last = steps[-1] if steps else {}
@@ -214,6 +244,7 @@ class Bench:
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
             "scores": {d: {k: s[k] for k in ("p", "r", "f", "per_type")} for d, s in scores["seqeval_per_dataset"].items()},
             "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
+            "dev_scores": per_dataset(dev_scores),
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
             "epochs": epochs, "seconds_per_epoch": (last.get("seconds") or train_seconds) / epochs if epochs else None,
             "dev_curve": [{"step": s["step"], "score": s["score"]} for s in steps],
@@ -223,6 +254,32 @@ class Bench:
         with atomic_path(self.cell_path(run)) as tmp:
             tmp.write_text(json.dumps(cell, indent=2))
         return cell
+
+    def evaluate(self, run: Run, split: str, env: Dict) -> Dict:
+        """The run's selected model (model-best) scored on the ``split`` of
+        each corpus it trained on, with the syntax stored in the corpora."""
+        run_dir = self.run_dir(run)
+        suffix = "" if split == "test" else f"-{split}"
+        output = run_dir / f"scores{suffix}.json"
+        self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(run_dir / "model" / "model-best"),
+                   *[str(self.corpus(d, split)) for d in run.train], "--stored-syntax",
+                   "--output", str(output)], run_dir / f"evaluate{suffix}.log", env)
+        return json.loads(output.read_text())
+
+    def add_dev_scores(self, run: Run) -> str:
+        """Score a finished run's kept model on its corpora's dev splits and
+        add them to its cell (cells made before the harness scored dev): what
+        selection by dev F1 reads. Returns what it did."""
+        path = self.cell_path(run)
+        cell = json.loads(path.read_text())
+        if "dev_scores" in cell:
+            return "has dev scores"
+        if not (self.run_dir(run) / "model" / "model-best").exists():
+            return f"no model kept in {self.run_dir(run) / 'model'}"
+        cell["dev_scores"] = per_dataset(self.evaluate(run, "dev", thread_env(self.threads)))
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(cell, indent=2))
+        return "dev " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["dev_scores"].items())
 
     @staticmethod
     def call(cmd: List[str], log_file: Path, env: Dict) -> None:
