@@ -259,12 +259,17 @@ def test_report_pairs_each_system_with_the_baseline(spec, tmp_path):
     for system, f1 in (("a", {0: 0.80, 1: 0.82, 2: 0.84}), ("b", {0: 0.81, 1: 0.84})):
         for seed, f in f1.items():
             run = Run(system, ("BC5CDR-chem",), seed)
-            (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": f})))
+            # dev F1: b below a on dev (by 1 and 2 points) though above on test
+            dev = {"BC5CDR-chem": f - 0.02 * (seed + 1) if system == "b" else f}
+            (results / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": f}, dev=dev)))
     text = render(matrix, results, "CMD", plots=False)
     assert "Test F1 minus System A's, paired by seed" in text
     assert "| system − System A | BC5CDR-chem | NCBI-disease |" in text
-    assert "| b | +1.50 ± 0.71 (2), t = 3.0 | - |" in text
-    assert "| trf | - | - |" in text
+    test_part, dev_part = text.split("Dev F1 minus System A's, paired by seed")
+    assert "| b | +1.50 ± 0.71 (2), t = 3.0 | - |" in test_part
+    assert "| trf | - | - |" in test_part
+    # seed 0: 0.80 against 0.81 - 0.02; seed 1: 0.82 against 0.84 - 0.04
+    assert "| b | -1.50 ± 0.71 (2), t = -3.0 | - |" in dev_part.split("Training seconds")[0]
 
 
 def test_report_plots(spec, tmp_path):

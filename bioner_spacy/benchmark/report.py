@@ -88,13 +88,24 @@ def dev_f1(cell: Dict, dataset: str) -> Optional[float]:
     return None
 
 
-def anchor_lines(matrix: Matrix, cells: Dict[str, Dict], group, by_seeds: Dict) -> List[str]:
+def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:
+    """Dev F1 (``dev_f1``) by seed per (system, corpus) of the group's runs
+    that have one."""
+    runs = [r for r in matrix.group_runs(group, gpu=True) if r.key in cells]
+    by_seeds = {}
+    for name in group.systems:
+        for dataset in group.datasets:
+            own = [r for r in runs if r.system == name and dataset in r.train]
+            by_seeds[(name, dataset)] = {r.seed: f for r in own if (f := dev_f1(cells[r.key], dataset)) is not None}
+    return by_seeds
+
+
+def anchor_lines(matrix: Matrix, group, by_seeds: Dict, dev_seeds: Dict) -> List[str]:
     """For each corpus with a published anchor: our system chosen by its
     mean dev F1 (test scores play no part in the choice), its mean test F1
     against the best published figure, and whether it is above or below.
     A system without a dev score for every seed is left out of the choice,
     and named."""
-    runs = [r for r in matrix.group_runs(group, gpu=True) if r.key in cells]
     lines = []
     for dataset in group.datasets:
         published = [(ANCHORS[source][dataset], source) for source in group.anchors if dataset in ANCHORS[source]]
@@ -102,8 +113,8 @@ def anchor_lines(matrix: Matrix, cells: Dict[str, Dict], group, by_seeds: Dict) 
         for (name, d), f1 in by_seeds.items():
             if d != dataset or not f1:
                 continue
-            dev = {r.seed: dev_f1(cells[r.key], dataset) for r in runs if r.system == name and dataset in r.train}
-            if any(dev.get(seed) is None for seed in f1):
+            dev = dev_seeds.get((name, dataset), {})
+            if any(seed not in dev for seed in f1):
                 left_out.append(matrix.systems[name].label)
                 continue
             candidates.append((mean_std([dev[seed] for seed in f1])[0], mean_std(list(f1.values()))[0], name, len(f1)))
@@ -295,11 +306,16 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
             pairs = "; ".join(f"{d} with {', '.join(aux)}" for d, aux in group.aux.items())
             lines += [f"Multi-task systems train each corpus with its auxiliary corpora ({pairs}) and are scored on "
                       "the corpus's own test set.", ""]
-        lines += ["Test F1:", ""] + table + anchor_lines(matrix, cells, group, by_seeds)
+        dev_seeds = dev_by_seeds(matrix, cells, group)
+        lines += ["Test F1:", ""] + table + anchor_lines(matrix, group, by_seeds, dev_seeds)
         if group.baseline:
             lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
                       f"pair share the seed and the training data): {PAIRED}", ""]
             lines += baseline_table(matrix, group, by_seeds)
+            lines += ["", f"Dev F1 minus {matrix.systems[group.baseline].label}'s, paired by seed, the same way: what a "
+                      "choice between them rests on (the whole dev split where the harness scored it; for older "
+                      "one-corpus runs, their training log's best dev evaluation).", ""]
+            lines += baseline_table(matrix, group, dev_seeds)
         lines += ["", "Training seconds per epoch (mean ± std (number of seeds)): the training loop's whole seconds, dev "
                   "evaluations included, over the epochs its words make:", ""]
         lines += cell_table(matrix, cells, group) + [""]
