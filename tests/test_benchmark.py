@@ -334,10 +334,11 @@ def test_quick_matrix_end_to_end(tmp_path):
     cells = sorted((results / "cells").glob("*.json"))
     assert len(cells) == 21
     record = json.loads(cells[0].read_text())
-    assert {"scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
+    assert {"scores", "dev_scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
+    assert set(record["dev_scores"]) == set(record["scores"])
     doc = (tmp_path / "work" / "results.md").read_text()
     assert "± " in doc and "## Reduced training data" in doc and "## Speed and memory" in doc
-    assert "| system − spaCy ner (CNN) | BC5CDR-chem |" in doc
+    assert "| system − spaCy ner (CNN) | BC5CDR-chem |" in doc and "Dev F1 minus spaCy ner (CNN)'s" in doc
     assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert again.returncode == 0 and "21 done, 0 to run" in again.stdout
@@ -389,8 +390,8 @@ def test_a_run_from_a_pretrained_tok2vec_records_which_weights(spec, tmp_path):
     matrix = load_matrix(spec, "m")
     bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
     run = Run("a", ("BC5CDR-chem",), 0)
-    with pytest.raises(FileNotFoundError, match=r"pretrained tok2vec not found: .*model-last.bin "
-                                                r"\(build it with `spacy project run pretrain`\)"):
+    with pytest.raises(FileNotFoundError, match=r"pretrained tok2vec not found: .*model-last.bin \(build it with "
+                                                r"`spacy project run pretrain . --vars.pretrain_output .*`\)"):
         bench.settings(run)
     weights.write_bytes(b"first")
     settings = bench.settings(run)
@@ -408,6 +409,9 @@ def test_a_run_from_a_pretrained_tok2vec_records_which_weights(spec, tmp_path):
     text = config.read_text()
     assert 'component = "cfa_ner"' in text and 'layer = "tok2vec"' in text and "max_epochs = 1000" in text
     assert complete_pretraining({"layer": "x"})["layer"] == "x"
+    # a nested setting keeps the rest of its default block
+    objective = complete_pretraining({"objective": {"hidden_size": 10}})["objective"]
+    assert objective["hidden_size"] == 10 and objective["@architectures"] == "spacy.PretrainCharacters.v1"
 
 
 def test_dev_scores_are_added_to_a_cell_from_its_kept_model(spec, tmp_path, monkeypatch):
@@ -427,13 +431,43 @@ def test_dev_scores_are_added_to_a_cell_from_its_kept_model(spec, tmp_path, monk
                                         "NCBI-disease": {"p": 0.9, "r": 0.9, "f": 0.9, "per_type": {}}}}
 
     monkeypatch.setattr(Bench, "evaluate", evaluate)
-    assert bench.add_dev_scores(run) == f"no model kept in {bench.run_dir(run) / 'model'}"
-    (bench.run_dir(run) / "model" / "model-best").mkdir(parents=True)
+    model = bench.run_dir(run) / "model" / "model-best"
+    assert bench.add_dev_scores(run) == f"no model kept in {model.parent}"
+    model.mkdir(parents=True)
+    os.utime(path, (model.stat().st_mtime - 10,) * 2)
+    assert bench.add_dev_scores(run) == f"{model} is newer than the cell (trained again since): not scored"
+    os.utime(path, (model.stat().st_mtime + 10,) * 2)
+    assert bench.add_dev_scores(run, evaluate=False).startswith("not from the training log")
     assert bench.add_dev_scores(run) == "dev BC2GM 60.00, NCBI-disease 90.00"
     record = json.loads(path.read_text())
     assert record["dev_scores"] == {"BC2GM": {"p": 0.5, "r": 0.7, "f": 0.6}, "NCBI-disease": {"p": 0.9, "r": 0.9, "f": 0.9}}
     assert record["scores"]["BC2GM"]["f"] == 0.7
     assert bench.add_dev_scores(run) == "has dev scores" and calls == ["dev"]
+
+
+def test_dev_scores_from_a_training_log_only_where_it_read_the_whole_dev_split(spec, tmp_path):
+    """A one-corpus run whose dev evaluations read all 3 dev docs: the log's
+    best is the selected model's whole-dev F1; with a limit of 2 it is not."""
+    from bioner_spacy.benchmark.runner import Bench
+
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    nlp = spacy.blank("en")
+    (tmp_path / "corpus" / "NCBI-disease").mkdir(parents=True)
+    DocBin(docs=[nlp("one"), nlp("two"), nlp("three")]).to_disk(tmp_path / "corpus" / "NCBI-disease" / "dev.spacy")
+    curve = [{"step": 0, "score": 0.1}, {"step": 50, "score": 0.72}, {"step": 100, "score": 0.71}]
+    results = {}
+    for seed, limit in ((0, 0), (1, 3), (2, 2)):
+        run = Run("a", ("NCBI-disease",), seed)
+        path = bench.cell_path(run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**cell(run, {"NCBI-disease": 0.8}), "dev_curve": curve,
+                                    "overrides": {"corpora.dev.limit": limit}}))
+        results[limit] = bench.add_dev_scores(run, evaluate=False)
+        if limit != 2:
+            assert json.loads(path.read_text())["dev_scores"] == {"NCBI-disease": {"f": 0.72, "source": "training log"}}
+    assert results == {0: "dev NCBI-disease 72.00", 3: "dev NCBI-disease 72.00",
+                       2: "not from the training log (its dev evaluations read part of the dev split)"}
 
 
 def test_measured_processes_keep_to_their_threads():
@@ -582,29 +616,38 @@ def test_report_chooses_by_dev_f1_not_test_f1(spec, tmp_path):
     assert "System A (dev" not in text
 
 
-def test_dev_f1_from_the_dev_split_or_a_one_corpus_training_log(spec, tmp_path):
-    """Without dev-split scores, a one-corpus run's best dev evaluation
-    stands in (it selected the model); a system lacking a dev score for a
-    seed it has a test score for is left out of the choice, and named."""
+def test_the_choice_reads_whole_dev_scores_only(spec, tmp_path):
+    """A system lacking a dev score for a seed it has a test score for is
+    left out of the choice, and named; a training log's dev curve alone is
+    no dev score (its evaluations may read part of the split); a corpus with
+    no system to choose says so; a tie on dev goes to the first system
+    listed, whatever the test scores."""
     from bioner_spacy.benchmark.report import dev_f1
 
     matrix = load_matrix(spec, "m")
-    curve = [{"step": 0, "score": 0.1}, {"step": 50, "score": 0.72}, {"step": 100, "score": 0.71}]
+    curve = [{"step": 0, "score": 0.1}, {"step": 50, "score": 0.99}]
     cells = {}
     for seed, f in {0: 0.80, 1: 0.81}.items():
         run = Run("a", ("NCBI-disease",), seed)
-        cells[run.key] = {**cell(run, {"NCBI-disease": f}), "dev_curve": curve}
+        cells[run.key] = cell(run, {"NCBI-disease": f}, dev={"NCBI-disease": 0.7})
         run = Run("b", ("NCBI-disease",), seed)
-        cells[run.key] = cell(run, {"NCBI-disease": 0.95}, dev={"NCBI-disease": 0.99} if seed == 0 else None)
+        cells[run.key] = {**cell(run, {"NCBI-disease": 0.95}, dev={"NCBI-disease": 0.99} if seed == 0 else None),
+                          "dev_curve": curve}
     text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=cells)
-    assert ("- NCBI-disease: chosen by dev F1, System A (dev 72.00), test 80.50 (2 seeds) is above the best "
+    assert ("- NCBI-disease: chosen by dev F1, System A (dev 70.00), test 80.50 (2 seeds) is above the best "
             "published figure, 80.37 (Crichton et al. 2017, multi-task CNN (published)), by 0.13. "
             "Not in the choice (no dev score): b.") in text
-    mtm = Run("mtm", ("BC2GM", "NCBI-disease"), 0)
-    record = {**cell(mtm, {"BC2GM": 0.7, "NCBI-disease": 0.8}), "dev_curve": curve}
-    assert dev_f1(record, "NCBI-disease") is None  # its training log's dev score is over both corpora
-    assert dev_f1({**record, "dev_scores": {"NCBI-disease": {"p": 0.6, "r": 0.6, "f": 0.6}}}, "NCBI-disease") == 0.6
-    assert dev_f1(cells[Run("a", ("NCBI-disease",), 0).key], "NCBI-disease") == 0.72
+    assert dev_f1(cells[Run("b", ("NCBI-disease",), 1).key], "NCBI-disease") is None
+    # only b's cells: nothing to choose
+    only_b = {k: v for k, v in cells.items() if k.startswith("b__")}
+    text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=only_b)
+    assert "- NCBI-disease: no system to choose (none has a dev score for every seed): b." in text
+    # a tie on dev: System A (listed first) though b's test F1 is higher
+    for seed in (0, 1):
+        run = Run("b", ("NCBI-disease",), seed)
+        cells[run.key] = cell(run, {"NCBI-disease": 0.95}, dev={"NCBI-disease": 0.7})
+    text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=cells)
+    assert "- NCBI-disease: chosen by dev F1, System A (dev 70.00), test 80.50 (2 seeds)" in text
 
 
 def test_a_group_names_the_published_figures_it_is_shown_beside(spec, tmp_path):

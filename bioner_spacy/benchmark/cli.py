@@ -178,22 +178,36 @@ def dev_scores_command(
     systems: Optional[str] = typer.Option(None, help="Only the runs of these systems (comma-separated)"),
     datasets: Optional[str] = typer.Option(None, help="Only the runs that train on one of these corpora (comma-separated)"),
     seeds: Optional[str] = typer.Option(None, help="Only the runs with these seeds (comma-separated)"),
+    evaluate: bool = typer.Option(True, help="Score kept models where the training log cannot give the dev F1"),
 ):
-    """Add dev-split scores to the cells written before `run` scored dev
-    (what the results doc selects by), from each run's kept model; then
-    rewrite the doc."""
+    """Add whole-dev-split scores to the cells written before `run` scored
+    dev (what the results doc chooses by): from the training log where its
+    dev evaluations read the whole split, else from the run's kept model;
+    then rewrite the doc."""
     from .plan import load_matrix
     from .runner import Bench
 
-    matrix = load_matrix(spec, matrix_name)
+    try:
+        matrix = load_matrix(spec, matrix_name)
+    except (ValueError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
     work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent, threads=threads)
     runs = select(matrix.runs(gpu=True), systems, datasets, seeds)
     cells = bench.current_cells(runs, check_vectors=False)
+    failures = []
     for run in runs:
         if run.key in cells:
-            say(f"{run.key}: {bench.add_dev_scores(run)}")
+            try:
+                say(f"{run.key}: {bench.add_dev_scores(run, evaluate=evaluate)}")
+            except (RuntimeError, OSError) as err:
+                failures.append(f"{run.key}: {err}")
+                say(f"{run.key}: FAILED {err}")
     write_report(bench, output, rerun_command(matrix.name, False))
+    if failures:
+        typer.echo(f"error: {len(failures)} run(s) not scored:\n" + "\n".join(failures), err=True)
+        raise typer.Exit(1)
 
 
 def write_report(bench, output: Path, command: str) -> None:

@@ -77,15 +77,11 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
 
 
 def dev_f1(cell: Dict, dataset: str) -> Optional[float]:
-    """The cell's dev F1 on ``dataset``: its selected model scored on the
-    dev split, where the harness did; for a one-corpus run made before it
-    did, the best dev evaluation in its training log (the score that
-    selected that model, over the budget's dev limit); otherwise None."""
-    if dataset in cell.get("dev_scores", {}):
-        return cell["dev_scores"][dataset]["f"]
-    if cell.get("train") == [dataset] and cell.get("dev_curve"):
-        return max(point["score"] for point in cell["dev_curve"])
-    return None
+    """The dev F1 on ``dataset`` of the cell's selected model, over the whole
+    dev split (``benchmark run`` scores it; ``benchmark dev-scores`` adds it
+    to older cells where it can); None when the cell has none."""
+    score = cell.get("dev_scores", {}).get(dataset)
+    return None if score is None else score["f"]
 
 
 def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:
@@ -118,12 +114,17 @@ def anchor_lines(matrix: Matrix, group, by_seeds: Dict, dev_seeds: Dict) -> List
                 left_out.append(matrix.systems[name].label)
                 continue
             candidates.append((mean_std([dev[seed] for seed in f1])[0], mean_std(list(f1.values()))[0], name, len(f1)))
-        if not published or not candidates:
+        if not published or not (candidates or left_out):
             continue
         anchor, source = max(published)
-        dev, mean, name, n = max(candidates)
+        if not candidates:
+            lines.append(f"- {dataset}: no system to choose (none has a dev score for every seed): "
+                         f"{'; '.join(left_out)}.")
+            continue
+        # the choice is the mean dev F1 alone (a tie goes to the first system listed)
+        mean_dev, mean, name, n = max(candidates, key=lambda candidate: candidate[0])
         side = "above" if 100 * mean > anchor else "below"
-        line = (f"- {dataset}: chosen by dev F1, {matrix.systems[name].label} (dev {100 * dev:.2f}), test "
+        line = (f"- {dataset}: chosen by dev F1, {matrix.systems[name].label} (dev {100 * mean_dev:.2f}), test "
                 f"{100 * mean:.2f} ({n} seed{'s' * (n > 1)}) is {side} the best published figure, {anchor:.2f} "
                 f"({source}), by {abs(100 * mean - anchor):.2f}.")
         if left_out:
@@ -132,7 +133,8 @@ def anchor_lines(matrix: Matrix, group, by_seeds: Dict, dev_seeds: Dict) -> List
     if not lines:
         return []
     return ["", "Against the published figures: on each corpus, our system with the highest mean dev F1 over its "
-                "seeds (test scores play no part in the choice), and its mean test F1:", ""] + lines
+                "seeds (the selected models on the whole dev split; test scores play no part in the choice), and its "
+                "mean test F1:", ""] + lines
 
 
 def baseline_table(matrix: Matrix, group, by_seeds: Dict) -> List[str]:
@@ -313,8 +315,8 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
                       f"pair share the seed and the training data): {PAIRED}", ""]
             lines += baseline_table(matrix, group, by_seeds)
             lines += ["", f"Dev F1 minus {matrix.systems[group.baseline].label}'s, paired by seed, the same way: what a "
-                      "choice between them rests on (the whole dev split where the harness scored it; for older "
-                      "one-corpus runs, their training log's best dev evaluation).", ""]
+                      "choice between them rests on (the selected models on the whole dev split; cells made before "
+                      "the harness scored dev have none unless `benchmark dev-scores` could add it).", ""]
             lines += baseline_table(matrix, group, dev_seeds)
         lines += ["", "Training seconds per epoch (mean ± std (number of seeds)): the training loop's whole seconds, dev "
                   "evaluations included, over the epochs its words make:", ""]

@@ -53,6 +53,14 @@ def corpus_words(path: Path) -> int:
 
 
 @lru_cache(maxsize=None)
+def corpus_docs(path: Path) -> int:
+    """Docs in a .spacy corpus."""
+    from spacy.tokens import DocBin
+
+    return len(DocBin().from_disk(path))
+
+
+@lru_cache(maxsize=None)
 def config_vectors(config: Path):
     """The config file's own [paths] vectors (None when it has none)."""
     from spacy.util import load_config
@@ -79,8 +87,9 @@ def tok2vec_digest(path: Path) -> Dict:
     weights file), so a cell made from other weights is run again; an error
     naming the file and the command that builds it when it is missing."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"pretrained tok2vec not found: {path} (build it with `spacy project run pretrain`)")
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained tok2vec not found: {path.resolve()} (build it with `spacy project run "
+                                f"pretrain . --vars.pretrain_output {path.parent}`)")
     return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
@@ -91,8 +100,10 @@ def complete_pretraining(section: Dict) -> Dict:
     block when it loads ``initialize.init_tok2vec``."""
     from spacy.language import DEFAULT_CONFIG_PRETRAIN_PATH
     from spacy.util import load_config
+    from thinc.api import Config
 
-    return {**load_config(DEFAULT_CONFIG_PRETRAIN_PATH, interpolate=False)["pretraining"], **section}
+    defaults = Config(load_config(DEFAULT_CONFIG_PRETRAIN_PATH, interpolate=False)["pretraining"])
+    return dict(defaults.merge(Config(section)))
 
 
 def per_dataset(scores: Dict) -> Dict[str, Dict[str, float]]:
@@ -223,6 +234,7 @@ class Bench:
     def execute(self, run: Run) -> Dict:
         """Train and score the run; write and return its cell."""
         run_dir = self.run_dir(run)
+        settings = self.settings(run)  # before training: the builds it reads now, not after
         config = self.write_config(run)
         env = thread_env(self.threads)
         model = run_dir / "model"
@@ -238,7 +250,7 @@ class Bench:
         epochs = (last.get("words") or 0) / words_per_epoch if words_per_epoch else None
         system = self.matrix.systems[run.system]
         cell = {
-            "key": run.key, "settings": self.settings(run), "matrix": self.matrix.name, "system": run.system, "label": system.label,
+            "key": run.key, "settings": settings, "matrix": self.matrix.name, "system": run.system, "label": system.label,
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
@@ -266,20 +278,44 @@ class Bench:
                    "--output", str(output)], run_dir / f"evaluate{suffix}.log", env)
         return json.loads(output.read_text())
 
-    def add_dev_scores(self, run: Run) -> str:
-        """Score a finished run's kept model on its corpora's dev splits and
-        add them to its cell (cells made before the harness scored dev): what
-        selection by dev F1 reads. Returns what it did."""
+    def add_dev_scores(self, run: Run, evaluate: bool = True) -> str:
+        """Add the selected model's dev F1 per corpus to a cell made before the
+        harness scored dev (what the report's choice reads). Exact either way:
+        from the training log where the run trained on one corpus and its dev
+        evaluations read that corpus's whole dev split (the log's best is the
+        selected model's score: F1 only); else, with ``evaluate``, by scoring
+        the kept model, unless it is newer than the cell (another run of that
+        key since). Returns what it did."""
         path = self.cell_path(run)
         cell = json.loads(path.read_text())
         if "dev_scores" in cell:
             return "has dev scores"
-        if not (self.run_dir(run) / "model" / "model-best").exists():
-            return f"no model kept in {self.run_dir(run) / 'model'}"
-        cell["dev_scores"] = per_dataset(self.evaluate(run, "dev", thread_env(self.threads)))
+        if len(run.train) == 1 and cell.get("dev_curve") and self.whole_dev_evaluated(run, cell):
+            (dataset,) = run.train
+            cell["dev_scores"] = {dataset: {"f": max(point["score"] for point in cell["dev_curve"]),
+                                            "source": "training log"}}
+        else:
+            model = self.run_dir(run) / "model" / "model-best"
+            if not evaluate:
+                return "not from the training log (its dev evaluations read part of the dev split)"
+            if not model.exists():
+                return f"no model kept in {model.parent}"
+            if model.stat().st_mtime > path.stat().st_mtime:
+                return f"{model} is newer than the cell (trained again since): not scored"
+            cell["dev_scores"] = per_dataset(self.evaluate(run, "dev", thread_env(self.threads)))
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(cell, indent=2))
         return "dev " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["dev_scores"].items())
+
+    def whole_dev_evaluated(self, run: Run, cell: Dict) -> bool:
+        """Whether a one-corpus run's dev evaluations read its corpus's whole
+        dev split: no dev limit, or one at least the split's length."""
+        overrides = cell.get("overrides") or {}
+        # a config's own reader, or the multi-corpus reader's per-corpus limit
+        limit = overrides.get("corpora.dev.limit", overrides.get("bioner.dev_limit"))
+        if limit is None:
+            return False
+        return limit == 0 or limit >= corpus_docs(self.corpus(run.train[0], "dev"))
 
     @staticmethod
     def call(cmd: List[str], log_file: Path, env: Dict) -> None:
@@ -299,7 +335,7 @@ class Bench:
         cells, todo, stale = self.pending(runs)
         log(f"{len(runs)} runs in matrix {self.matrix.name!r}: {len(cells)} done, {len(todo)} to run")
         for key in stale:
-            log(f"{key}: its cell was made with other settings (config, overrides or steps); running it again")
+            log(f"{key}: its cell was made with other settings (config, overrides, steps or builds: vectors, pretrained tok2vec); running it again")
         if not todo:
             return cells
         failures, durations = [], []
