@@ -4,7 +4,7 @@ speed and memory, and the plots."""
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .anchors import ANCHORS
 from .plan import Curve, Matrix, Run
@@ -46,10 +46,17 @@ def load_cells(results: Path) -> Dict[str, Dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
 
 
-def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str) -> Dict[int, float]:
-    """Test F1 on ``dataset`` by seed, of the runs (those with a cell) that trained on it."""
-    return {r.seed: cells[r.key]["scores"][dataset]["f"] for r in runs
-            if r.key in cells and dataset in cells[r.key]["scores"]}
+def f1_on_test(cell: Dict, dataset: str) -> Optional[float]:
+    """The cell's test F1 on ``dataset`` (None when it has none)."""
+    score = cell["scores"].get(dataset)
+    return None if score is None else score["f"]
+
+
+def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str,
+               read: Callable[[Dict, str], Optional[float]] = f1_on_test) -> Dict[int, float]:
+    """F1 on ``dataset`` by seed (test F1, or what ``read`` takes from a
+    cell: ``dev_f1``), of the runs that trained on it and have one."""
+    return {r.seed: f for r in runs if r.key in cells and (f := read(cells[r.key], dataset)) is not None}
 
 
 def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
@@ -87,13 +94,10 @@ def dev_f1(cell: Dict, dataset: str) -> Optional[float]:
 def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:
     """Dev F1 (``dev_f1``) by seed per (system, corpus) of the group's runs
     that have one."""
-    runs = [r for r in matrix.group_runs(group, gpu=True) if r.key in cells]
-    by_seeds = {}
-    for name in group.systems:
-        for dataset in group.datasets:
-            own = [r for r in runs if r.system == name and dataset in r.train]
-            by_seeds[(name, dataset)] = {r.seed: f for r in own if (f := dev_f1(cells[r.key], dataset)) is not None}
-    return by_seeds
+    runs = matrix.group_runs(group, gpu=True)
+    return {(name, dataset): f1_by_seed(cells, [r for r in runs if r.system == name and dataset in r.train], dataset,
+                                        dev_f1)
+            for name in group.systems for dataset in group.datasets}
 
 
 def anchor_lines(matrix: Matrix, group, by_seeds: Dict, dev_seeds: Dict) -> List[str]:

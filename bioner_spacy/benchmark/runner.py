@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..io import atomic_path
 from ..provenance import machine, versions
@@ -106,9 +106,9 @@ def complete_pretraining(section: Dict) -> Dict:
     return dict(defaults.merge(Config(section)))
 
 
-def per_dataset(scores: Dict) -> Dict[str, Dict[str, float]]:
-    """P, R and F1 by corpus from ``bioner-spacy evaluate``'s scores."""
-    return {d: {k: s[k] for k in ("p", "r", "f")} for d, s in scores["seqeval_per_dataset"].items()}
+def per_dataset(scores: Dict, keys: Sequence[str] = ("p", "r", "f")) -> Dict[str, Dict]:
+    """P, R and F1 (or other ``keys``) by corpus from ``bioner-spacy evaluate``'s scores."""
+    return {d: {k: s[k] for k in keys} for d, s in scores["seqeval_per_dataset"].items()}
 
 
 class Bench:
@@ -254,7 +254,7 @@ class Bench:
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
-            "scores": {d: {k: s[k] for k in ("p", "r", "f", "per_type")} for d, s in scores["seqeval_per_dataset"].items()},
+            "scores": per_dataset(scores, ("p", "r", "f", "per_type")),
             "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
             "dev_scores": per_dataset(dev_scores),
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
