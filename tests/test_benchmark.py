@@ -622,7 +622,7 @@ def test_the_choice_reads_whole_dev_scores_only(spec, tmp_path):
     no dev score (its evaluations may read part of the split); a corpus with
     no system to choose says so; a tie on dev goes to the first system
     listed, whatever the test scores."""
-    from bioner_spacy.benchmark.report import dev_f1
+    from bioner_spacy.benchmark.report import cell_f1
 
     matrix = load_matrix(spec, "m")
     curve = [{"step": 0, "score": 0.1}, {"step": 50, "score": 0.99}]
@@ -637,7 +637,7 @@ def test_the_choice_reads_whole_dev_scores_only(spec, tmp_path):
     assert ("- NCBI-disease: chosen by dev F1, System A (dev 70.00), test 80.50 (2 seeds) is above the best "
             "published figure, 80.37 (Crichton et al. 2017, multi-task CNN (published)), by 0.13. "
             "Not in the choice (no dev score): b.") in text
-    assert dev_f1(cells[Run("b", ("NCBI-disease",), 1).key], "NCBI-disease") is None
+    assert cell_f1(cells[Run("b", ("NCBI-disease",), 1).key], "NCBI-disease", "dev") is None
     # only b's cells: nothing to choose
     only_b = {k: v for k, v in cells.items() if k.startswith("b__")}
     text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=only_b)

@@ -4,7 +4,7 @@ speed and memory, and the plots."""
 import json
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .anchors import ANCHORS
 from .plan import Curve, Matrix, Run
@@ -46,17 +46,18 @@ def load_cells(results: Path) -> Dict[str, Dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
 
 
-def f1_on_test(cell: Dict, dataset: str) -> Optional[float]:
-    """The cell's test F1 on ``dataset`` (None when it has none)."""
-    score = cell["scores"].get(dataset)
+def cell_f1(cell: Dict, dataset: str, split: str = "test") -> Optional[float]:
+    """The F1 on ``dataset`` of the cell's selected model: on the test split,
+    or on the whole dev split (``benchmark run`` scores it; ``benchmark
+    dev-scores`` adds it to older cells where it can); None when the cell
+    has none."""
+    score = cell.get("scores" if split == "test" else "dev_scores", {}).get(dataset)
     return None if score is None else score["f"]
 
 
-def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str,
-               read: Callable[[Dict, str], Optional[float]] = f1_on_test) -> Dict[int, float]:
-    """F1 on ``dataset`` by seed (test F1, or what ``read`` takes from a
-    cell: ``dev_f1``), of the runs that trained on it and have one."""
-    return {r.seed: f for r in runs if r.key in cells and (f := read(cells[r.key], dataset)) is not None}
+def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str, split: str = "test") -> Dict[int, float]:
+    """F1 on ``dataset``'s ``split`` by seed, of the runs that trained on it and have one."""
+    return {r.seed: f for r in runs if r.key in cells and (f := cell_f1(cells[r.key], dataset, split)) is not None}
 
 
 def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
@@ -83,20 +84,11 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
     return lines, by_seeds
 
 
-def dev_f1(cell: Dict, dataset: str) -> Optional[float]:
-    """The dev F1 on ``dataset`` of the cell's selected model, over the whole
-    dev split (``benchmark run`` scores it; ``benchmark dev-scores`` adds it
-    to older cells where it can); None when the cell has none."""
-    score = cell.get("dev_scores", {}).get(dataset)
-    return None if score is None else score["f"]
-
-
 def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:
-    """Dev F1 (``dev_f1``) by seed per (system, corpus) of the group's runs
-    that have one."""
+    """Dev F1 by seed per (system, corpus) of the group's runs that have one."""
     runs = matrix.group_runs(group, gpu=True)
     return {(name, dataset): f1_by_seed(cells, [r for r in runs if r.system == name and dataset in r.train], dataset,
-                                        dev_f1)
+                                        "dev")
             for name in group.systems for dataset in group.datasets}
 
 
@@ -120,11 +112,11 @@ def anchor_lines(matrix: Matrix, group, by_seeds: Dict, dev_seeds: Dict) -> List
             candidates.append((mean_std([dev[seed] for seed in f1])[0], mean_std(list(f1.values()))[0], name, len(f1)))
         if not published or not (candidates or left_out):
             continue
-        anchor, source = max(published)
         if not candidates:
             lines.append(f"- {dataset}: no system to choose (none has a dev score for every seed): "
                          f"{'; '.join(left_out)}.")
             continue
+        anchor, source = max(published)
         # the choice is the mean dev F1 alone (a tie goes to the first system listed)
         mean_dev, mean, name, n = max(candidates, key=lambda candidate: candidate[0])
         side = "above" if 100 * mean > anchor else "below"

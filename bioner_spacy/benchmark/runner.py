@@ -45,19 +45,12 @@ def device(gpu_id: int) -> str:
 
 
 @lru_cache(maxsize=None)
-def corpus_words(path: Path) -> int:
-    """Words in a .spacy corpus (read once per process)."""
+def corpus_size(path: Path) -> Tuple[int, int]:
+    """Docs and words in a .spacy corpus (read once per process)."""
     from spacy.tokens import DocBin
 
-    return sum(len(t) for t in DocBin().from_disk(path).tokens)
-
-
-@lru_cache(maxsize=None)
-def corpus_docs(path: Path) -> int:
-    """Docs in a .spacy corpus."""
-    from spacy.tokens import DocBin
-
-    return len(DocBin().from_disk(path))
+    lengths = [len(tokens) for tokens in DocBin().from_disk(path).tokens]
+    return len(lengths), sum(lengths)
 
 
 @lru_cache(maxsize=None)
@@ -229,7 +222,7 @@ class Bench:
 
     def train_words(self, run: Run) -> int:
         """Words in one epoch of the run's training data."""
-        return sum(round(corpus_words(self.corpus(d, "train")) * run.fraction_of(d)) for d in run.train)
+        return sum(round(corpus_size(self.corpus(d, "train"))[1] * run.fraction_of(d)) for d in run.train)
 
     def execute(self, run: Run) -> Dict:
         """Train and score the run; write and return its cell."""
@@ -315,7 +308,7 @@ class Bench:
         limit = overrides.get("corpora.dev.limit", overrides.get("bioner.dev_limit"))
         if limit is None:
             return False
-        return limit == 0 or limit >= corpus_docs(self.corpus(run.train[0], "dev"))
+        return limit == 0 or limit >= corpus_size(self.corpus(run.train[0], "dev"))[0]
 
     @staticmethod
     def call(cmd: List[str], log_file: Path, env: Dict) -> None:
