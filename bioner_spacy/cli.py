@@ -275,7 +275,8 @@ def evaluate(
     limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
-    tokens; each doc keeps its dataset, which picks its tag."""
+    tokens; each doc keeps its dataset, which picks its tag. A pipeline whose
+    entity recogniser is untyped (cfa_ner typed = false) is scored on spans."""
     nlp = load_pipeline(pipeline)
     try:
         gold = [doc for path in data for doc in read_docbin(path, nlp, limit)]
@@ -293,9 +294,12 @@ def evaluate(
     start = time.perf_counter()
     predicted = list(nlp.pipe(tqdm(inputs, desc="evaluate", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
     seconds = time.perf_counter() - start
-    scores = scores_by_dataset((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted))
+    # an untyped entity recogniser (seed 000's DM) is scored on its spans alone
+    untyped = any(getattr(pipe, "typed", True) is False for _, pipe in nlp.pipeline)
+    scores = scores_by_dataset(((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted)), untyped=untyped)
     scores.update(
         {
+            "scoring": "entity spans, untyped (the pipeline's output is untyped)" if untyped else "typed entities",
             "pipeline": str(pipeline),
             "components": nlp.pipe_names,
             "data": [str(path) for path in data] if len(data) > 1 else str(data[0]),
@@ -306,6 +310,8 @@ def evaluate(
             "machine": machine(),
         }
     )
+    if untyped:
+        typer.echo("scored on entity spans alone: the pipeline's entity recogniser is untyped")
     typer.echo(f"{', '.join(map(str, data))}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
     for label, s in scores["seqeval_per_type"].items():
         typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")

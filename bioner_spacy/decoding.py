@@ -124,6 +124,15 @@ def bio_to_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
     return spans
 
 
+# the one label of an untyped model (cfa_ner with typed = false), and of spans scored untyped
+UNTYPED = "ENTITY"
+
+
+def untyped_bio(tags: Sequence[str]) -> List[str]:
+    """IOB2 tags with every entity type replaced by UNTYPED: the spans alone."""
+    return [tag if tag == "O" else tag[:2] + UNTYPED for tag in tags]
+
+
 def spans_to_bio(n: int, spans: Sequence[Tuple[int, int, str]]) -> List[str]:
     tags = ["O"] * n
     for start, end, label in spans:

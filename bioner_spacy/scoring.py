@@ -10,6 +10,10 @@ the reference) is scored on its own, with its own tag, and
 ``seqeval_macro_f`` is the mean of the per-dataset F1 over the datasets
 with gold entities: the model selection score of a multi-corpus training
 run. With one dataset it equals ``seqeval_f``.
+
+``untyped``: spans alone are scored, every type read as one (an untyped
+model's output, seed 000's DM: one B/I/O label set for every dataset, which
+a corpus with several types could otherwise never match).
 """
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -19,7 +23,7 @@ from seqeval.scheme import IOB2
 from spacy.training import Example
 from spacy.util import registry
 
-from .decoding import spans_to_bio
+from .decoding import spans_to_bio, untyped_bio
 from .extensions import entity_fragments
 
 NO_DATASET = "-"
@@ -53,12 +57,14 @@ def seqeval_scores(y_true: List[List[str]], y_pred: List[List[str]], prefix: str
     }
 
 
-def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]]) -> Dict[str, Any]:
+def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]], untyped: bool = False) -> Dict[str, Any]:
     """Micro scores over all (dataset, gold tags, predicted tags) items, each
-    dataset's own scores, and their macro F1."""
+    dataset's own scores, and their macro F1; ``untyped``: spans alone."""
     y_true, y_pred = [], []
     groups: Dict[str, Tuple[list, list]] = defaultdict(lambda: ([], []))
     for dataset, gold, pred in items:
+        if untyped:
+            gold, pred = untyped_bio(gold), untyped_bio(pred)
         y_true.append(gold)
         y_pred.append(pred)
         groups[dataset or NO_DATASET][0].append(gold)
@@ -106,9 +112,10 @@ def char_span_scores(docs: Iterable[Tuple[set, set]], prefix: str = "span") -> D
     }
 
 
-def score_seqeval(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+def score_seqeval(examples: Iterable[Example], untyped: bool = False, **kwargs) -> Dict[str, Any]:
     return scores_by_dataset(
-        (example.reference._.dataset, doc_bio(example.reference), aligned_bio(example)) for example in examples
+        ((example.reference._.dataset, doc_bio(example.reference), aligned_bio(example)) for example in examples),
+        untyped=untyped,
     )
 
 

@@ -445,6 +445,46 @@ def test_dev_scores_are_added_to_a_cell_from_its_kept_model(spec, tmp_path, monk
     assert bench.add_dev_scores(run) == "has dev scores" and calls == ["dev"]
 
 
+def test_rescore_rewrites_a_cells_scores_from_its_kept_model(spec, tmp_path, monkeypatch):
+    """After a change in scoring: test and dev scores again from the kept
+    model, the rest of the cell as it was; none kept or a newer model: left."""
+    from bioner_spacy.benchmark.report import render
+    from bioner_spacy.benchmark.runner import Bench
+
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    run = Run("mtm", ("BC2GM", "NCBI-disease"), 0)
+    path = bench.cell_path(run)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**cell(run, {"BC2GM": 0.7, "NCBI-disease": 0.0}), "epochs": 3.0}))
+    f1 = {"test": (0.61, 0.52), "dev": (0.63, 0.54)}
+
+    def evaluate(self, run, split, env):
+        first, second = f1[split]
+        return {"seqeval_p": 0.5, "seqeval_r": 0.5, "seqeval_f": 0.5,
+                "scoring": "entity spans, untyped (the pipeline's output is untyped)",
+                "seqeval_per_dataset": {"BC2GM": {"p": first, "r": first, "f": first, "per_type": {}},
+                                        "NCBI-disease": {"p": second, "r": second, "f": second, "per_type": {}}}}
+
+    monkeypatch.setattr(Bench, "evaluate", evaluate)
+    model = bench.run_dir(run) / "model" / "model-best"
+    assert bench.rescore(run) == f"no model kept in {model.parent}"
+    model.mkdir(parents=True)
+    os.utime(path, (model.stat().st_mtime - 10,) * 2)
+    assert bench.rescore(run) == f"{model} is newer than the cell (trained again since): not scored"
+    assert json.loads(path.read_text())["scores"]["BC2GM"]["f"] == 0.7
+    os.utime(path, (model.stat().st_mtime + 10,) * 2)
+    assert bench.rescore(run) == "test BC2GM 61.00, NCBI-disease 52.00"
+    record = json.loads(path.read_text())
+    assert record["scores"]["NCBI-disease"] == {"p": 0.52, "r": 0.52, "f": 0.52, "per_type": {}}
+    assert record["dev_scores"]["BC2GM"] == {"p": 0.63, "r": 0.63, "f": 0.63}
+    assert record["micro"] == {"p": 0.5, "r": 0.5, "f": 0.5} and record["epochs"] == 3.0
+    assert "untyped" in record["scoring"] and "rescored" in record
+    # the doc says which systems were scored on spans alone
+    doc = render(matrix, bench.results, "cmd", plots=False)
+    assert f"(their output is untyped): {matrix.systems['mtm'].label}." in doc
+
+
 def test_dev_scores_from_a_training_log_only_where_it_read_the_whole_dev_split(spec, tmp_path):
     """A one-corpus run whose dev evaluations read all 3 dev docs: the log's
     best is the selected model's whole-dev F1; with a limit of 2 it is not."""

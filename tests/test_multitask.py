@@ -267,6 +267,33 @@ def test_scores_by_dataset_hand_checked():
     assert scores["seqeval_macro_f"] == pytest.approx(0.75) and "C" in scores["seqeval_per_dataset"]
 
 
+def test_untyped_scoring_compares_spans_alone():
+    """Gold with two types, predictions with one label: typed, only the span
+    whose type happens to match counts; untyped, spans alone (a wrong
+    boundary still misses)."""
+    items = [("J", ["B-DNA", "I-DNA", "O", "B-RNA"], ["B-ENTITY", "I-ENTITY", "O", "B-ENTITY"]),
+             ("J", ["B-DNA", "O", "B-DNA", "I-DNA"], ["B-DNA", "O", "B-ENTITY", "O"])]
+    typed = scores_by_dataset(items)
+    assert typed["seqeval_f"] == pytest.approx(2 * (1 / 4) * (1 / 4) / (1 / 2))  # 1 of 4 right, both ways
+    untyped = scores_by_dataset(items, untyped=True)
+    assert untyped["seqeval_p"] == pytest.approx(3 / 4) and untyped["seqeval_r"] == pytest.approx(3 / 4)
+    assert list(untyped["seqeval_per_type"]) == ["ENTITY"]
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_an_untyped_model_is_scored_on_spans(typed):
+    """cfa_ner with typed = false scores its ENTITY spans against a corpus of
+    several types by their spans; a typed one by span and type."""
+    from bioner_spacy.pipeline.cfa_ner import CFANER, DEFAULT_MODEL
+
+    nlp = spacy.blank("en")
+    ner = CFANER(nlp.vocab, spacy.registry.resolve({"model": DEFAULT_MODEL})["model"], typed=typed)
+    words = ["IL-2", "mRNA", "in", "T", "cells"]
+    gold = Doc(nlp.vocab, words=words, ents=["B-RNA", "I-RNA", "O", "B-cell_type", "I-cell_type"])
+    predicted = Doc(nlp.vocab, words=words, ents=["B-ENTITY", "I-ENTITY", "O", "B-ENTITY", "I-ENTITY"])
+    assert ner.score([Example(predicted, gold)])["seqeval_f"] == (0.0 if typed else 1.0)
+
+
 def test_corpus_shares():
     assert corpus_shares({"a": 900, "b": 100}, 1.0) == {"a": 900, "b": 100}
     flat = corpus_shares({"a": 900, "b": 100}, 1e6)

@@ -184,6 +184,37 @@ def dev_scores_command(
     dev (what the results doc chooses by): from the training log where its
     dev evaluations read the whole split, else from the run's kept model;
     then rewrite the doc."""
+    over_cells(matrix_name, spec, corpus_dir, work, results, output, threads, systems, datasets, seeds,
+               lambda bench, run: bench.add_dev_scores(run, evaluate=evaluate))
+
+
+@benchmark_app.command("rescore")
+def rescore_command(
+    matrix_name: str = typer.Option("main", "--matrix"),
+    spec: Path = typer.Option(SPEC),
+    corpus_dir: Optional[Path] = typer.Option(None, help="As given to `run`"),
+    work: Optional[Path] = typer.Option(None, help="As given to `run`"),
+    results: Optional[Path] = typer.Option(None),
+    output: Optional[Path] = typer.Option(None),
+    threads: int = typer.Option(1, help="CPU threads"),
+    systems: Optional[str] = typer.Option(None, help="Only the runs of these systems (comma-separated)"),
+    datasets: Optional[str] = typer.Option(None, help="Only the runs that train on one of these corpora (comma-separated)"),
+    seeds: Optional[str] = typer.Option(None, help="Only the runs with these seeds (comma-separated)"),
+):
+    """Score the kept models of the selected cells again, on test and dev,
+    and rewrite their scores and the doc: after a change in how a model is
+    scored (an untyped model's spans). A cell whose model is gone, or was
+    trained again since, is left as it is."""
+    over_cells(matrix_name, spec, corpus_dir, work, results, output, threads, systems, datasets, seeds,
+               lambda bench, run: bench.rescore(run))
+
+
+def over_cells(matrix_name: str, spec: Path, corpus_dir: Optional[Path], work: Optional[Path], results: Optional[Path],
+               output: Optional[Path], threads: int, systems: Optional[str], datasets: Optional[str],
+               seeds: Optional[str], action) -> None:
+    """``action(bench, run)`` for each selected run with a current cell (a
+    line per run with what it did; a failure is reported and the others go
+    on), then the doc again; exit 1 if any failed."""
     from .plan import load_matrix
     from .runner import Bench
 
@@ -200,7 +231,7 @@ def dev_scores_command(
     for run in runs:
         if run.key in cells:
             try:
-                say(f"{run.key}: {bench.add_dev_scores(run, evaluate=evaluate)}")
+                say(f"{run.key}: {action(bench, run)}")
             except (RuntimeError, OSError) as err:
                 failures.append(f"{run.key}: {err}")
                 say(f"{run.key}: FAILED {err}")

@@ -84,6 +84,17 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
     return lines, by_seeds
 
 
+def untyped_line(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
+    """A line naming the group's systems whose cells were scored on entity
+    spans alone (an untyped output), if any."""
+    runs = matrix.group_runs(group, gpu=True)
+    untyped = [matrix.systems[name].label for name in group.systems
+               if any("untyped" in cells[r.key].get("scoring", "") for r in runs if r.system == name and r.key in cells)]
+    if not untyped:
+        return []
+    return ["", f"Scored on entity spans alone, types not compared (their output is untyped): {'; '.join(untyped)}."]
+
+
 def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:
     """Dev F1 by seed per (system, corpus) of the group's runs that have one."""
     runs = matrix.group_runs(group, gpu=True)
@@ -305,7 +316,8 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
             lines += [f"Multi-task systems train each corpus with its auxiliary corpora ({pairs}) and are scored on "
                       "the corpus's own test set.", ""]
         dev_seeds = dev_by_seeds(matrix, cells, group)
-        lines += ["Test F1:", ""] + table + anchor_lines(matrix, group, by_seeds, dev_seeds)
+        lines += ["Test F1:", ""] + table + untyped_line(matrix, cells, group)
+        lines += anchor_lines(matrix, group, by_seeds, dev_seeds)
         if group.baseline:
             lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
                       f"pair share the seed and the training data): {PAIRED}", ""]

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..io import atomic_path
 from ..provenance import machine, versions
@@ -102,6 +102,16 @@ def complete_pretraining(section: Dict) -> Dict:
 def per_dataset(scores: Dict, keys: Sequence[str] = ("p", "r", "f")) -> Dict[str, Dict]:
     """P, R and F1 (or other ``keys``) by corpus from ``bioner-spacy evaluate``'s scores."""
     return {d: {k: s[k] for k in keys} for d, s in scores["seqeval_per_dataset"].items()}
+
+
+def score_fields(scores: Dict, dev_scores: Dict) -> Dict:
+    """A cell's scores from ``bioner-spacy evaluate``'s on test and on dev:
+    by corpus (with the test split's per-type figures), micro over the test
+    corpora, and how they were scored (typed entities, or spans alone)."""
+    return {"scores": per_dataset(scores, ("p", "r", "f", "per_type")),
+            "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
+            "dev_scores": per_dataset(dev_scores),
+            "scoring": scores.get("scoring", "typed entities")}
 
 
 class Bench:
@@ -247,9 +257,7 @@ class Bench:
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
-            "scores": per_dataset(scores, ("p", "r", "f", "per_type")),
-            "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
-            "dev_scores": per_dataset(dev_scores),
+            **score_fields(scores, dev_scores),
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
             "epochs": epochs, "seconds_per_epoch": (last.get("seconds") or train_seconds) / epochs if epochs else None,
             "dev_curve": [{"step": s["step"], "score": s["score"]} for s in steps],
@@ -288,17 +296,41 @@ class Bench:
             cell["dev_scores"] = {dataset: {"f": max(point["score"] for point in cell["dev_curve"]),
                                             "source": "training log"}}
         else:
-            model = self.run_dir(run) / "model" / "model-best"
             if not evaluate:
                 return "not from the training log (its dev evaluations read part of the dev split)"
-            if not model.exists():
-                return f"no model kept in {model.parent}"
-            if model.stat().st_mtime > path.stat().st_mtime:
-                return f"{model} is newer than the cell (trained again since): not scored"
+            model, why_not = self.kept_model(run, path)
+            if model is None:
+                return why_not
             cell["dev_scores"] = per_dataset(self.evaluate(run, "dev", thread_env(self.threads)))
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(cell, indent=2))
         return "dev " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["dev_scores"].items())
+
+    def kept_model(self, run: Run, cell_path: Path) -> Tuple[Optional[Path], str]:
+        """The run's kept model-best, or None and why not: none kept, or one
+        newer than the cell (another run of that key since)."""
+        model = self.run_dir(run) / "model" / "model-best"
+        if not model.exists():
+            return None, f"no model kept in {model.parent}"
+        if model.stat().st_mtime > cell_path.stat().st_mtime:
+            return None, f"{model} is newer than the cell (trained again since): not scored"
+        return model, ""
+
+    def rescore(self, run: Run) -> str:
+        """Score the run's kept model again, on test and dev, and rewrite its
+        cell's scores (after a change in how a model is scored: an untyped
+        model on spans alone). Returns what it did."""
+        path = self.cell_path(run)
+        model, why_not = self.kept_model(run, path)
+        if model is None:
+            return why_not
+        env = thread_env(self.threads)
+        scores, dev_scores = self.evaluate(run, "test", env), self.evaluate(run, "dev", env)
+        cell = {**json.loads(path.read_text()), **score_fields(scores, dev_scores),
+                "rescored": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(cell, indent=2))
+        return "test " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
 
     def whole_dev_evaluated(self, run: Run, cell: Dict) -> bool:
         """Whether a one-corpus run's dev evaluations read its corpus's whole

@@ -13,7 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..decoding import bio_to_spans, transition_constraints, viterbi_over
+from ..decoding import UNTYPED, bio_to_spans, transition_constraints, viterbi_over
 from ..ml.attention.cfa import set_syntax_labels
 from ..ml.output.crf import crf_loss, crf_transitions
 from ..ml.encoders.default_tok2vec import DEFAULT_TOK2VEC
@@ -112,8 +112,6 @@ def tags_of_types(tags: Tuple[str, ...], types: Optional[Tuple[str, ...]]) -> nu
 
 
 CONSTRAINTS = ("iob2", "observed")
-# the one label of an untyped model (typed = false)
-UNTYPED = "ENTITY"
 # transitions seen in training: ((prev tag, tag) pairs, first tags, last tags)
 Observed = Optional[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...], Tuple[str, ...]]]
 
@@ -193,6 +191,10 @@ class CFANER(EntityPipe):
         self.constraint_kind = constraints
         self.typed = typed
         self.preference = list(preference)
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict:
+        """The scorer's figures; an untyped model's on spans alone (``untyped``)."""
+        return super().score(examples, **{"untyped": not self.typed, **kwargs})
 
     @property
     def observed(self) -> Observed:
