@@ -25,6 +25,7 @@ from . import __version__
 from .corpus.brat import AlignmentReport, brat_to_docs
 from .corpus.iob import dataset_name, iob_to_docs, pos_to_docs
 from .corpus.readers import read_docbin, without_entities
+from .decoding import UNTYPED
 from .io import atomic_path
 from .benchmark.cli import benchmark_app
 from .provenance import machine
@@ -273,11 +274,18 @@ def evaluate(
     batch_size: int = typer.Option(128),
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
     limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
+    untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared, or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
     tokens; each doc keeps its dataset, which picks its tag. A pipeline whose
     entity recogniser is untyped (cfa_ner typed = false) is scored on spans."""
     nlp = load_pipeline(pipeline)
+    # an untyped entity recogniser (seed 000's DM) is scored on its spans alone
+    pipeline_untyped = any(getattr(pipe, "typed", True) is False for _, pipe in nlp.pipeline)
+    if untyped is None:
+        untyped = pipeline_untyped
+    elif not untyped and pipeline_untyped:
+        fail(f"{pipeline}: its entity recogniser is untyped (every entity is {UNTYPED} to it): score it --untyped")
     try:
         gold = [doc for path in data for doc in read_docbin(path, nlp, limit)]
     except (ValueError, OSError, FileNotFoundError) as err:
@@ -294,12 +302,11 @@ def evaluate(
     start = time.perf_counter()
     predicted = list(nlp.pipe(tqdm(inputs, desc="evaluate", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
     seconds = time.perf_counter() - start
-    # an untyped entity recogniser (seed 000's DM) is scored on its spans alone
-    untyped = any(getattr(pipe, "typed", True) is False for _, pipe in nlp.pipeline)
     scores = scores_by_dataset(((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted)), untyped=untyped)
     scores.update(
         {
-            "scoring": "entity spans, untyped (the pipeline's output is untyped)" if untyped else "typed entities",
+            "scoring": ("entity spans, untyped" + (" (the pipeline's output is untyped)" if pipeline_untyped else "")
+                        if untyped else "typed entities"),
             "pipeline": str(pipeline),
             "components": nlp.pipe_names,
             "data": [str(path) for path in data] if len(data) > 1 else str(data[0]),
@@ -311,7 +318,8 @@ def evaluate(
         }
     )
     if untyped:
-        typer.echo("scored on entity spans alone: the pipeline's entity recogniser is untyped")
+        typer.echo("scored on entity spans alone, types not compared"
+                   + (": the pipeline's entity recogniser is untyped" if pipeline_untyped else ""))
     typer.echo(f"{', '.join(map(str, data))}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
     for label, s in scores["seqeval_per_type"].items():
         typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")

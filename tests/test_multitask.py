@@ -1,6 +1,8 @@
 """Fully shared multi-task learning: tag variants, datasets known to cfa_ner,
 the tag choosing the annotation style, restricted decoding and loss, the
 "all" mode, per-dataset scoring and the multi-corpus reader."""
+import json
+
 import numpy
 import pytest
 import spacy
@@ -345,3 +347,11 @@ def test_assemble_and_evaluate_per_dataset(style_model, syntax_nlp, tmp_path):
     assert "[full] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
     assert "[head] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
     assert "macro F1 over 2 datasets: 1.0000" in result.stdout
+    assert json.loads((tmp_path / "scores.json").read_text())["scoring"] == "typed entities"
+    # spans alone, on request: one type (ENTITY), the same spans
+    result = cli("evaluate", tmp_path / "mtm", tmp_path / "full.spacy", "--stored-syntax", "--untyped",
+                 "--output", tmp_path / "spans.json", check=True)
+    assert "scored on entity spans alone, types not compared\n" in result.stdout
+    spans = json.loads((tmp_path / "spans.json").read_text())
+    assert spans["scoring"] == "entity spans, untyped" and list(spans["seqeval_per_type"]) == ["ENTITY"]
+    assert spans["seqeval_f"] == 1.0
