@@ -274,7 +274,7 @@ def evaluate(
     batch_size: int = typer.Option(128),
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
     limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
-    untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared, or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
+    untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared (on the corpora whose gold and predictions name several types), or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
     tokens; each doc keeps its dataset, which picks its tag. A pipeline whose
@@ -305,8 +305,8 @@ def evaluate(
     scores = scores_by_dataset(((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted)), untyped=untyped)
     scores.update(
         {
-            "scoring": ("entity spans, untyped" + (" (the pipeline's output is untyped)" if pipeline_untyped else "")
-                        if untyped else "typed entities"),
+            "scoring": "untyped" if untyped else "typed",
+            "pipeline_untyped": pipeline_untyped,
             "pipeline": str(pipeline),
             "components": nlp.pipe_names,
             "data": [str(path) for path in data] if len(data) > 1 else str(data[0]),
@@ -318,8 +318,10 @@ def evaluate(
         }
     )
     if untyped:
+        spans_only = ", ".join(scores["seqeval_untyped_datasets"]) or "none (no corpus here names more than one type)"
         typer.echo("scored on entity spans alone, types not compared"
-                   + (": the pipeline's entity recogniser is untyped" if pipeline_untyped else ""))
+                   + (" (the pipeline's entity recogniser is untyped)" if pipeline_untyped else "")
+                   + f", where gold and predictions name several types: {spans_only}")
     typer.echo(f"{', '.join(map(str, data))}: P {scores['seqeval_p']:.4f} R {scores['seqeval_r']:.4f} F1 {scores['seqeval_f']:.4f}")
     for label, s in scores["seqeval_per_type"].items():
         typer.echo(f"  {label}: P {s['p']:.4f} R {s['r']:.4f} F1 {s['f']:.4f} (n={s['support']})")

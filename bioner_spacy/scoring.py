@@ -13,7 +13,10 @@ run. With one dataset it equals ``seqeval_f``.
 
 ``untyped``: spans alone are scored, every type read as one (an untyped
 model's output, seed 000's DM: one B/I/O label set for every dataset, which
-a corpus with several types could otherwise never match).
+a corpus with several types could otherwise never match). Only a dataset
+whose gold and predicted tags name more than one type is scored any
+differently; it is listed in ``seqeval_untyped_datasets``, the others keep
+their type names.
 """
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -57,22 +60,30 @@ def seqeval_scores(y_true: List[List[str]], y_pred: List[List[str]], prefix: str
     }
 
 
+def types_named(sequences: Iterable[List[str]]) -> set:
+    return {tag[2:] for tags in sequences for tag in tags if tag != "O"}
+
+
 def scores_by_dataset(items: Iterable[Tuple[Optional[str], List[str], List[str]]], untyped: bool = False) -> Dict[str, Any]:
     """Micro scores over all (dataset, gold tags, predicted tags) items, each
     dataset's own scores, and their macro F1; ``untyped``: spans alone."""
-    y_true, y_pred = [], []
     groups: Dict[str, Tuple[list, list]] = defaultdict(lambda: ([], []))
     for dataset, gold, pred in items:
-        if untyped:
-            gold, pred = untyped_bio(gold), untyped_bio(pred)
-        y_true.append(gold)
-        y_pred.append(pred)
         groups[dataset or NO_DATASET][0].append(gold)
         groups[dataset or NO_DATASET][1].append(pred)
+    untyped_datasets = []
+    if untyped:
+        for dataset, (gold, pred) in groups.items():
+            if len(types_named(gold) | types_named(pred)) > 1:
+                groups[dataset] = ([untyped_bio(tags) for tags in gold], [untyped_bio(tags) for tags in pred])
+                untyped_datasets.append(dataset)
+    y_true = [tags for gold, _ in groups.values() for tags in gold]
+    y_pred = [tags for _, pred in groups.values() for tags in pred]
     if not any(y_true) and not any(y_pred):
         return {"seqeval_p": 0.0, "seqeval_r": 0.0, "seqeval_f": 0.0, "seqeval_per_type": {},
-                "seqeval_macro_f": 0.0, "seqeval_per_dataset": {}}
+                "seqeval_macro_f": 0.0, "seqeval_per_dataset": {}, "seqeval_untyped_datasets": []}
     scores = seqeval_scores(y_true, y_pred)
+    scores["seqeval_untyped_datasets"] = sorted(untyped_datasets)
     per_dataset = {}
     for dataset in sorted(groups):
         s = seqeval_scores(*groups[dataset])

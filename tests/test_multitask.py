@@ -203,6 +203,32 @@ def test_fully_shared_output_learns_from_the_tag_alone(syntax_nlp):
         ("Acute hepatitis", "Disease", "dis"), ("halothane", "Chemical", "chem")]
 
 
+def test_evaluate_scores_an_untyped_pipeline_on_spans(syntax_nlp, tmp_path):
+    """`evaluate` finds an untyped entity recogniser by itself and refuses to
+    score it --typed; on a corpus of several types (gold Chemical and Disease
+    in one dataset) it compares spans alone."""
+    from .test_cli import cli
+
+    docs = chem_and_disease_docs(syntax_nlp)
+    nlp, egs = train_mtm(syntax_nlp, docs, steps=80, typed=False, restrict_loss=False)
+    nlp.to_disk(tmp_path / "dm")
+    both = []
+    for text, ents in SENTENCES:  # one dataset with both types
+        words = text.split()
+        tags = ["O"] * len(words)
+        for start, end, label in ents:
+            tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        both.append(Doc(syntax_nlp.vocab, words=words, ents=tags))
+        both[-1]._.dataset = "chem"
+    DocBin(store_user_data=True, docs=list(annotate(syntax_nlp, both))).to_disk(tmp_path / "both.spacy")
+    refused = cli("evaluate", tmp_path / "dm", tmp_path / "both.spacy", "--stored-syntax", "--typed")
+    assert refused.returncode == 1 and "its entity recogniser is untyped" in refused.stderr and "--untyped" in refused.stderr
+    cli("evaluate", tmp_path / "dm", tmp_path / "both.spacy", "--stored-syntax", "--output", tmp_path / "s.json", check=True)
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["scoring"] == "untyped" and scores["pipeline_untyped"] is True
+    assert scores["seqeval_untyped_datasets"] == ["chem"] and list(scores["seqeval_per_type"]) == ["ENTITY"]
+
+
 @pytest.mark.parametrize("restrict", [True, False])
 def test_restricted_loss_hand_checked(restrict):
     """Union of types {Chemical, Disease}; a "chem" doc, uniform scores over
@@ -279,7 +305,13 @@ def test_untyped_scoring_compares_spans_alone():
     assert typed["seqeval_f"] == pytest.approx(2 * (1 / 4) * (1 / 4) / (1 / 2))  # 1 of 4 right, both ways
     untyped = scores_by_dataset(items, untyped=True)
     assert untyped["seqeval_p"] == pytest.approx(3 / 4) and untyped["seqeval_r"] == pytest.approx(3 / 4)
-    assert list(untyped["seqeval_per_type"]) == ["ENTITY"]
+    assert list(untyped["seqeval_per_type"]) == ["ENTITY"] and untyped["seqeval_untyped_datasets"] == ["J"]
+    # a corpus whose gold and predictions name one type scores the same either way, under its type's name
+    single = ("N", ["B-Disease", "I-Disease", "O"], ["B-Disease", "O", "O"])
+    both = scores_by_dataset(items + [single], untyped=True)
+    assert both["seqeval_untyped_datasets"] == ["J"] and list(both["seqeval_per_dataset"]["N"]["per_type"]) == ["Disease"]
+    assert both["seqeval_per_dataset"]["N"] == scores_by_dataset([single])["seqeval_per_dataset"]["N"]
+    assert both["seqeval_per_dataset"]["J"] == untyped["seqeval_per_dataset"]["J"]
 
 
 @pytest.mark.parametrize("typed", [True, False])
@@ -347,11 +379,11 @@ def test_assemble_and_evaluate_per_dataset(style_model, syntax_nlp, tmp_path):
     assert "[full] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
     assert "[head] P 1.0000 R 1.0000 F1 1.0000" in result.stdout
     assert "macro F1 over 2 datasets: 1.0000" in result.stdout
-    assert json.loads((tmp_path / "scores.json").read_text())["scoring"] == "typed entities"
-    # spans alone, on request: one type (ENTITY), the same spans
+    assert json.loads((tmp_path / "scores.json").read_text())["scoring"] == "typed"
+    # spans alone, on request: each corpus here names one type, so nothing scores differently
     result = cli("evaluate", tmp_path / "mtm", tmp_path / "full.spacy", "--stored-syntax", "--untyped",
                  "--output", tmp_path / "spans.json", check=True)
-    assert "scored on entity spans alone, types not compared\n" in result.stdout
+    assert ("scored on entity spans alone, types not compared, where gold and predictions name several types: "
+            "none (no corpus here names more than one type)\n") in result.stdout
     spans = json.loads((tmp_path / "spans.json").read_text())
-    assert spans["scoring"] == "entity spans, untyped" and list(spans["seqeval_per_type"]) == ["ENTITY"]
-    assert spans["seqeval_f"] == 1.0
+    assert spans["scoring"] == "untyped" and spans["seqeval_untyped_datasets"] == [] and spans["seqeval_f"] == 1.0

@@ -266,7 +266,7 @@ def test_pretrain_then_train_from_the_pretrained_tok2vec(tmp_path):
         assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
     assert len((root / "pretraining" / "text.jsonl").read_text().splitlines()) == 30
     weights = root / "pretraining" / "tok2vec" / "model-last.bin"
-    trained = load_config(root / "training" / "BC5CDR-chem" / "cfa_cnn-dep-pretrained" / "model-best" / "config.cfg")
+    trained = load_config(root / "training" / "BC5CDR-chem" / "cfa_cnn-dep-from-pretraining" / "tok2vec" / "model-best" / "config.cfg")
     assert trained["paths"]["init_tok2vec"] == "pretraining/tok2vec/model-last.bin"
     assert (trained["pretraining"]["component"], trained["pretraining"]["layer"]) == ("cfa_ner", "tok2vec")
     config = load_config(root / "pretraining" / "cfa_cnn-pretrain.cfg", overrides={

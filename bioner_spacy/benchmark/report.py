@@ -46,18 +46,24 @@ def load_cells(results: Path) -> Dict[str, Dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
 
 
-def cell_f1(cell: Dict, dataset: str, split: str = "test") -> Optional[float]:
+def cell_f1(cell: Dict, dataset: str, split: str = "test", untyped: bool = False) -> Optional[float]:
     """The F1 on ``dataset`` of the cell's selected model: on the test split,
     or on the whole dev split (``benchmark run`` scores it; ``benchmark
     dev-scores`` adds it to older cells where it can); None when the cell
-    has none."""
+    has none. Typed figures only, or with ``untyped`` only those on entity
+    spans alone (an untyped model on a corpus of several types), which are
+    not comparable with typed ones."""
+    if (dataset in cell.get("untyped_datasets", ())) != untyped:
+        return None
     score = cell.get("scores" if split == "test" else "dev_scores", {}).get(dataset)
     return None if score is None else score["f"]
 
 
-def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str, split: str = "test") -> Dict[int, float]:
+def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str, split: str = "test",
+               untyped: bool = False) -> Dict[int, float]:
     """F1 on ``dataset``'s ``split`` by seed, of the runs that trained on it and have one."""
-    return {r.seed: f for r in runs if r.key in cells and (f := cell_f1(cells[r.key], dataset, split)) is not None}
+    return {r.seed: f for r in runs
+            if r.key in cells and (f := cell_f1(cells[r.key], dataset, split, untyped)) is not None}
 
 
 def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
@@ -74,8 +80,11 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
             continue
         row = []
         for dataset in group.datasets:
-            by_seeds[(name, dataset)] = f1_by_seed(cells, [r for r in own if dataset in r.train], dataset)
-            row.append(fmt(list(by_seeds[(name, dataset)].values())))
+            trained = [r for r in own if dataset in r.train]
+            by_seeds[(name, dataset)] = f1_by_seed(cells, trained, dataset)
+            spans_alone = f1_by_seed(cells, trained, dataset, untyped=True)
+            row.append(fmt(list(spans_alone.values())) + " †" if spans_alone and not by_seeds[(name, dataset)]
+                       else fmt(list(by_seeds[(name, dataset)].values())))
         lines.append(f"| {system.label} | " + " | ".join(row) + " |")
     for source in group.anchors:
         figures = ANCHORS[source]
@@ -85,14 +94,15 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
 
 
 def untyped_line(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
-    """A line naming the group's systems whose cells were scored on entity
-    spans alone (an untyped output), if any."""
+    """What a † in the group's table means, and where it is, if anywhere."""
     runs = matrix.group_runs(group, gpu=True)
-    untyped = [matrix.systems[name].label for name in group.systems
-               if any("untyped" in cells[r.key].get("scoring", "") for r in runs if r.system == name and r.key in cells)]
-    if not untyped:
+    where = [f"{matrix.systems[name].label} on {dataset}" for name in group.systems for dataset in group.datasets
+             if f1_by_seed(cells, [r for r in runs if r.system == name and dataset in r.train], dataset, untyped=True)]
+    if not where:
         return []
-    return ["", f"Scored on entity spans alone, types not compared (their output is untyped): {'; '.join(untyped)}."]
+    return ["", "† Entity spans alone, types not compared: the system's output is untyped and the corpus has several "
+            "types, so the figure is not set against typed ones (left out of the choice, the paired differences and "
+            f"the plot): {'; '.join(where)}."]
 
 
 def dev_by_seeds(matrix: Matrix, cells: Dict[str, Dict], group) -> Dict:

@@ -107,11 +107,14 @@ def per_dataset(scores: Dict, keys: Sequence[str] = ("p", "r", "f")) -> Dict[str
 def score_fields(scores: Dict, dev_scores: Dict) -> Dict:
     """A cell's scores from ``bioner-spacy evaluate``'s on test and on dev:
     by corpus (with the test split's per-type figures), micro over the test
-    corpora, and how they were scored (typed entities, or spans alone)."""
+    corpora, and the corpora scored on entity spans alone (an untyped model
+    on a corpus of several types: its figures are not comparable with typed
+    ones)."""
+    untyped = set(scores.get("seqeval_untyped_datasets", [])) | set(dev_scores.get("seqeval_untyped_datasets", []))
     return {"scores": per_dataset(scores, ("p", "r", "f", "per_type")),
             "micro": {k: scores[f"seqeval_{k}"] for k in ("p", "r", "f")},
             "dev_scores": per_dataset(dev_scores),
-            "scoring": scores.get("scoring", "typed entities")}
+            "untyped_datasets": sorted(untyped)}
 
 
 class Bench:
