@@ -414,6 +414,18 @@ def test_a_run_from_a_pretrained_tok2vec_records_which_weights(spec, tmp_path):
     assert objective["hidden_size"] == 10 and objective["@architectures"] == "spacy.PretrainCharacters.v1"
 
 
+def check_kept_model_guard(bench, run, act):
+    """``act`` scores nothing while the run has no kept model, or one newer
+    than its cell (saying which); then leaves a kept model older than the cell."""
+    path = bench.cell_path(run)
+    model = bench.run_dir(run) / "model" / "model-best"
+    assert act() == f"no model kept in {model.parent}"
+    model.mkdir(parents=True)
+    os.utime(path, (model.stat().st_mtime - 10,) * 2)
+    assert act() == f"{model} is newer than the cell (trained again since): not scored"
+    os.utime(path, (model.stat().st_mtime + 10,) * 2)
+
+
 def test_dev_scores_are_added_to_a_cell_from_its_kept_model(spec, tmp_path, monkeypatch):
     from bioner_spacy.benchmark.runner import Bench
 
@@ -431,12 +443,7 @@ def test_dev_scores_are_added_to_a_cell_from_its_kept_model(spec, tmp_path, monk
                                         "NCBI-disease": {"p": 0.9, "r": 0.9, "f": 0.9, "per_type": {}}}}
 
     monkeypatch.setattr(Bench, "evaluate", evaluate)
-    model = bench.run_dir(run) / "model" / "model-best"
-    assert bench.add_dev_scores(run) == f"no model kept in {model.parent}"
-    model.mkdir(parents=True)
-    os.utime(path, (model.stat().st_mtime - 10,) * 2)
-    assert bench.add_dev_scores(run) == f"{model} is newer than the cell (trained again since): not scored"
-    os.utime(path, (model.stat().st_mtime + 10,) * 2)
+    check_kept_model_guard(bench, run, lambda: bench.add_dev_scores(run))
     assert bench.add_dev_scores(run, evaluate=False).startswith("not from the training log")
     assert bench.add_dev_scores(run) == "dev BC2GM 60.00, NCBI-disease 90.00"
     record = json.loads(path.read_text())
@@ -466,13 +473,8 @@ def test_rescore_rewrites_a_cells_scores_from_its_kept_model(spec, tmp_path, mon
                                         "NCBI-disease": {"p": second, "r": second, "f": second, "per_type": {}}}}
 
     monkeypatch.setattr(Bench, "evaluate", evaluate)
-    model = bench.run_dir(run) / "model" / "model-best"
-    assert bench.rescore(run) == f"no model kept in {model.parent}"
-    model.mkdir(parents=True)
-    os.utime(path, (model.stat().st_mtime - 10,) * 2)
-    assert bench.rescore(run) == f"{model} is newer than the cell (trained again since): not scored"
+    check_kept_model_guard(bench, run, lambda: bench.rescore(run))
     assert json.loads(path.read_text())["scores"]["BC2GM"]["f"] == 0.7
-    os.utime(path, (model.stat().st_mtime + 10,) * 2)
     assert bench.rescore(run) == "test BC2GM 61.00, NCBI-disease 52.00"
     record = json.loads(path.read_text())
     assert record["scores"]["NCBI-disease"] == {"p": 0.52, "r": 0.52, "f": 0.52, "per_type": {}}

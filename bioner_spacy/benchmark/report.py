@@ -66,10 +66,11 @@ def f1_by_seed(cells: Dict[str, Dict], runs: List[Run], dataset: str, split: str
             if r.key in cells and (f := cell_f1(cells[r.key], dataset, split, untyped)) is not None}
 
 
-def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict]:
-    """The group's F1 table, and F1 by seed per (system, corpus)."""
+def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[str], Dict, List[str]]:
+    """The group's F1 table, F1 by seed per (system, corpus), and where the
+    table shows a figure on entity spans alone ("SYSTEM on CORPUS", marked †)."""
     runs = matrix.group_runs(group, gpu=True)
-    by_seeds = {}
+    by_seeds, spans_only = {}, []
     header = "| system | " + " | ".join(group.datasets) + " |"
     lines = [header, "|---|" + "---|" * len(group.datasets)]
     for name in group.systems:
@@ -83,21 +84,21 @@ def accuracy_table(matrix: Matrix, cells: Dict[str, Dict], group) -> Tuple[List[
             trained = [r for r in own if dataset in r.train]
             by_seeds[(name, dataset)] = f1_by_seed(cells, trained, dataset)
             spans_alone = f1_by_seed(cells, trained, dataset, untyped=True)
-            row.append(fmt(list(spans_alone.values())) + " †" if spans_alone and not by_seeds[(name, dataset)]
-                       else fmt(list(by_seeds[(name, dataset)].values())))
+            if spans_alone and not by_seeds[(name, dataset)]:
+                row.append(fmt(list(spans_alone.values())) + " †")
+                spans_only.append(f"{system.label} on {dataset}")
+            else:
+                row.append(fmt(list(by_seeds[(name, dataset)].values())))
         lines.append(f"| {system.label} | " + " | ".join(row) + " |")
     for source in group.anchors:
         figures = ANCHORS[source]
         if any(d in figures for d in group.datasets):
             lines.append(f"| *{source}* | " + " | ".join(f"*{figures[d]:.2f}*" if d in figures else "" for d in group.datasets) + " |")
-    return lines, by_seeds
+    return lines, by_seeds, spans_only
 
 
-def untyped_line(matrix: Matrix, cells: Dict[str, Dict], group) -> List[str]:
-    """What a † in the group's table means, and where it is, if anywhere."""
-    runs = matrix.group_runs(group, gpu=True)
-    where = [f"{matrix.systems[name].label} on {dataset}" for name in group.systems for dataset in group.datasets
-             if f1_by_seed(cells, [r for r in runs if r.system == name and dataset in r.train], dataset, untyped=True)]
+def untyped_line(where: List[str]) -> List[str]:
+    """What a † in a group's table means, and where it is (``accuracy_table``), if anywhere."""
     if not where:
         return []
     return ["", "† Entity spans alone, types not compared: the system's output is untyped and the corpus has several "
@@ -319,14 +320,14 @@ def render(matrix: Matrix, results: Path, command: str, plots: bool = True,
                       "with the best dev F1 is scored.", ""]
     figures = []
     for i, group in enumerate(matrix.groups):
-        table, by_seeds = accuracy_table(matrix, cells, group)
+        table, by_seeds, spans_only = accuracy_table(matrix, cells, group)
         lines += [f"## {group.name}", ""]
         if group.aux:
             pairs = "; ".join(f"{d} with {', '.join(aux)}" for d, aux in group.aux.items())
             lines += [f"Multi-task systems train each corpus with its auxiliary corpora ({pairs}) and are scored on "
                       "the corpus's own test set.", ""]
         dev_seeds = dev_by_seeds(matrix, cells, group)
-        lines += ["Test F1:", ""] + table + untyped_line(matrix, cells, group)
+        lines += ["Test F1:", ""] + table + untyped_line(spans_only)
         lines += anchor_lines(matrix, group, by_seeds, dev_seeds)
         if group.baseline:
             lines += ["", f"Test F1 minus {matrix.systems[group.baseline].label}'s, paired by seed (the two runs of a "
