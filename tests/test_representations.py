@@ -269,6 +269,8 @@ def test_pretrain_then_train_from_the_pretrained_tok2vec(tmp_path):
     trained = load_config(root / "training" / "BC5CDR-chem" / "cfa_cnn-dep-from-pretraining" / "tok2vec" / "model-best" / "config.cfg")
     assert trained["paths"]["init_tok2vec"] == "pretraining/tok2vec/model-last.bin"
     assert (trained["pretraining"]["component"], trained["pretraining"]["layer"]) == ("cfa_ner", "tok2vec")
+    # trained as `train` trains: with the project's parameter averages (project.yml's use_averages)
+    assert trained["training"]["optimizer"]["use_averages"] is True
     config = load_config(root / "pretraining" / "cfa_cnn-pretrain.cfg", overrides={
         "paths.train": str(root / "corpus" / "BC5CDR-chem" / "train.spacy"),
         "paths.dev": str(root / "corpus" / "BC5CDR-chem" / "dev.spacy"), "paths.init_tok2vec": str(weights),
