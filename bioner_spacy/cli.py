@@ -3,6 +3,7 @@
 convert  IOB or brat corpora -> .spacy DocBin with syntax stored on the docs
 assemble trained NER pipeline + frozen syntax components -> loadable pipeline
 evaluate seqeval scores of a pipeline on a .spacy corpus (gold tokens)
+errors   its errors by kind (type, boundary, missed, spurious), per type
 annotate raw text (text files, JSONL, brat folders) -> JSONL or brat .ann
 annotate-collection  a large collection, sharded and resumable, here or on Ray
 prepare-text  unlabelled text -> pretraining input, evaluation text filtered out
@@ -266,26 +267,20 @@ def assemble(
     typer.echo(f"{output}: {nlp.pipe_names}")
 
 
-@app.command()
-def evaluate(
-    pipeline: str = typer.Argument(..., help="Pipeline name or path"),
-    data: List[Path] = typer.Argument(..., help=".spacy corpora from `convert` (several: each dataset is also scored on its own)"),
-    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
-    batch_size: int = typer.Option(128),
-    stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
-    limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
-    untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared (on the corpora whose gold and predictions name several types), or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
-):
-    """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
-    tokens; each doc keeps its dataset, which picks its tag. A pipeline whose
-    entity recogniser is untyped (cfa_ner typed = false) is scored on spans."""
-    nlp = load_pipeline(pipeline)
-    # an untyped entity recogniser (seed 000's DM) is scored on its spans alone
-    pipeline_untyped = any(getattr(pipe, "typed", True) is False for _, pipe in nlp.pipeline)
-    if untyped is None:
-        untyped = pipeline_untyped
-    elif not untyped and pipeline_untyped:
-        fail(f"{pipeline}: its entity recogniser is untyped (every entity is {UNTYPED} to it): score it --untyped")
+def add_abbreviations(nlp, context: int, remove_undefined: bool) -> None:
+    """bioner_abbreviations at the end of the pipeline (configured anew if the
+    pipeline has it already)."""
+    if context < 0:
+        fail(f"--abbreviation-context must be 0 or more docs, got {context}")
+    if "bioner_abbreviations" in nlp.pipe_names:
+        nlp.remove_pipe("bioner_abbreviations")
+    nlp.add_pipe("bioner_abbreviations", config={"context": context, "remove_undefined": remove_undefined})
+
+
+def predict_on_gold(nlp, data: List[Path], stored_syntax: bool, limit: int, batch_size: int):
+    """The gold docs of the corpora, the pipeline's predictions on their
+    tokens (from the stored syntax, or from the words alone), and the
+    seconds the pipeline took."""
     try:
         gold = [doc for path in data for doc in read_docbin(path, nlp, limit)]
     except (ValueError, OSError, FileNotFoundError) as err:
@@ -298,10 +293,37 @@ def evaluate(
             fresh = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
             fresh._.dataset = doc._.dataset
             inputs.append(fresh)
-    n_words = sum(len(d) for d in inputs)
     start = time.perf_counter()
-    predicted = list(nlp.pipe(tqdm(inputs, desc="evaluate", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
-    seconds = time.perf_counter() - start
+    predicted = list(nlp.pipe(tqdm(inputs, desc="predict", unit="doc", file=sys.stderr, mininterval=2), batch_size=batch_size))
+    return gold, predicted, time.perf_counter() - start
+
+
+@app.command()
+def evaluate(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path"),
+    data: List[Path] = typer.Argument(..., help=".spacy corpora from `convert` (several: each dataset is also scored on its own)"),
+    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
+    batch_size: int = typer.Option(128),
+    stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
+    limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
+    untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared (on the corpora whose gold and predictions name several types), or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
+    abbreviation_context: Optional[int] = typer.Option(None, help="Add bioner_abbreviations after the pipeline, its definitions read from each doc and the N docs before it in the file (0: each doc alone)"),
+    keep_undefined: bool = typer.Option(False, help="With --abbreviation-context: keep entities that are a short form whose long form is not an entity"),
+):
+    """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
+    tokens; each doc keeps its dataset, which picks its tag. A pipeline whose
+    entity recogniser is untyped (cfa_ner typed = false) is scored on spans."""
+    nlp = load_pipeline(pipeline)
+    if abbreviation_context is not None:
+        add_abbreviations(nlp, abbreviation_context, not keep_undefined)
+    # an untyped entity recogniser (seed 000's DM) is scored on its spans alone
+    pipeline_untyped = any(getattr(pipe, "typed", True) is False for _, pipe in nlp.pipeline)
+    if untyped is None:
+        untyped = pipeline_untyped
+    elif not untyped and pipeline_untyped:
+        fail(f"{pipeline}: its entity recogniser is untyped (every entity is {UNTYPED} to it): score it --untyped")
+    gold, predicted, seconds = predict_on_gold(nlp, data, stored_syntax, limit, batch_size)
+    n_words = sum(len(d) for d in gold)
     scores = scores_by_dataset(((g._.dataset, doc_bio(g), doc_bio(p)) for g, p in zip(gold, predicted)), untyped=untyped)
     scores.update(
         {
@@ -309,6 +331,7 @@ def evaluate(
             "pipeline_untyped": pipeline_untyped,
             "pipeline": str(pipeline),
             "components": nlp.pipe_names,
+            "abbreviations": nlp.get_pipe_config("bioner_abbreviations") if "bioner_abbreviations" in nlp.pipe_names else None,
             "data": [str(path) for path in data] if len(data) > 1 else str(data[0]),
             "n_docs": len(gold),
             "n_words": n_words,
@@ -333,6 +356,31 @@ def evaluate(
         with atomic_path(output) as tmp:
             srsly.write_json(tmp, scores)
     return scores
+
+
+@app.command("errors")
+def errors_command(
+    pipeline: str = typer.Argument(..., help="Pipeline name or path"),
+    data: List[Path] = typer.Argument(..., help=".spacy corpora from `convert` (a dev split: keep test sets for the final figures)"),
+    output: Optional[Path] = typer.Option(None, help="Write the analysis as JSON here"),
+    batch_size: int = typer.Option(128),
+    stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
+    limit: int = typer.Option(0, help="Only the first N docs of each file (0 = all)"),
+    top: int = typer.Option(10, help="The most frequent texts to list for each kind of error"),
+):
+    """Sort the strict entity-level errors by kind (wrong type, wrong
+    boundaries, missed, spurious) per type, with their most frequent texts."""
+    from .error_analysis import error_analysis, format_report
+
+    nlp = load_pipeline(pipeline)
+    gold, predicted, _ = predict_on_gold(nlp, data, stored_syntax, limit, batch_size)
+    analysis = error_analysis(zip(gold, predicted), top=top)
+    analysis.update({"pipeline": str(pipeline), "data": [str(path) for path in data], "n_docs": len(gold),
+                     "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine()})
+    typer.echo(format_report(analysis))
+    if output is not None:
+        with atomic_path(output) as tmp:
+            srsly.write_json(tmp, analysis)
 
 
 @app.command("evaluate-brat")

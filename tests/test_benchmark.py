@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -111,6 +112,83 @@ def test_a_budget_is_needed_only_by_the_matrices_that_run_its_system(spec):
     spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}',
                                  'a: {config: cfa_cnn, label: "System A"}\n  slow: {config: cfa_cnn, budget: long}'))
     assert load_matrix(spec, "m").systems["slow"].budget == "long"  # m does not run it: no error
+
+
+SCORING_SYSTEM = 'a: {config: cfa_cnn, label: "System A"}\n  a-abbr: {model_of: a, evaluate: [--abbreviation-context, 0]}'
+
+
+@pytest.mark.parametrize("system, message", [
+    ("{model_of: nobody, evaluate: [--x]}", "model_of names 'nobody', which is not defined"),
+    ("{model_of: a-abbr, evaluate: [--x]}", "model_of names 'a-abbr', which trains nothing itself"),
+    ("{model_of: a, config: ner_cnn, evaluate: [--x]}", "it cannot set config"),
+    ("{model_of: a, evaluate: []}", "evaluate must be a non-empty list"),
+])
+def test_a_system_that_scores_anothers_models_is_checked(spec, system, message):
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}', SCORING_SYSTEM + f"\n  bad: {system}"))
+    with pytest.raises(ValueError, match=message):
+        load_matrix(spec, "m")
+
+
+def test_a_system_that_scores_anothers_models(spec, tmp_path, monkeypatch):
+    """It trains nothing: its cell is the other run's kept model scored with
+    its own evaluate arguments, the training fields the other cell's; it
+    needs that cell and model, and its own settings name the arguments."""
+    from bioner_spacy.benchmark.runner import Bench
+
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}', SCORING_SYSTEM)
+                    .replace("systems: [a, b, trf]", "systems: [a, a-abbr, b, trf]"))
+    matrix = load_matrix(spec, "m")
+    system = matrix.systems["a-abbr"]
+    assert (system.config, system.overrides, system.budget, system.model_of, system.evaluate) == (
+        "cfa_cnn", (), "", "a", ("--abbreviation-context", "0"))
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    source, run = Run("a", ("BC5CDR-chem",), 1), Run("a-abbr", ("BC5CDR-chem",), 1)
+    assert bench.settings(run) == {**bench.settings(source), "model_of": "a", "evaluate": ["--abbreviation-context", "0"]}
+    commands = []
+
+    def call(cmd, log_file, env):
+        commands.append(cmd)
+        f = 0.85 if "test.spacy" in cmd[5] else 0.9
+        (Path(cmd[-1])).parent.mkdir(parents=True, exist_ok=True)
+        Path(cmd[-1]).write_text(json.dumps({"seqeval_p": f, "seqeval_r": f, "seqeval_f": f, "seqeval_per_dataset": {
+            "BC5CDR-chem": {"p": f, "r": f, "f": f, "per_type": {}}}}))
+
+    monkeypatch.setattr(Bench, "call", staticmethod(call))
+    with pytest.raises(RuntimeError, match=f"scores the model of {source.key}, which has no current cell: run it first \\(--systems a\\)"):
+        bench.execute(run)
+    bench.cell_path(source).parent.mkdir(parents=True)
+    bench.cell_path(source).write_text(json.dumps({**cell(source, {"BC5CDR-chem": 0.8}), "settings": bench.settings(source),
+                                                   "train_seconds": 99.0, "rescored": "2026-11-27"}))
+    with pytest.raises(RuntimeError, match="no model kept in"):
+        bench.execute(run)
+    model = bench.run_dir(source) / "model" / "model-best"
+    model.mkdir(parents=True)
+    os.utime(bench.cell_path(source), (model.stat().st_mtime + 10,) * 2)
+    record = bench.execute(run)
+    assert [c[4] for c in commands] == [str(model)] * 2
+    assert [c[5] for c in commands] == [str(tmp_path / "corpus" / "BC5CDR-chem" / f"{split}.spacy") for split in ("test", "dev")]
+    assert commands[0][6:9] == ["--stored-syntax", "--abbreviation-context", "0"]
+    assert record == json.loads(bench.cell_path(run).read_text())
+    assert (record["key"], record["system"], record["model_of"], record["train_seconds"]) == (run.key, "a-abbr", source.key, 99.0)
+    assert record["scores"]["BC5CDR-chem"]["f"] == 0.85 and record["dev_scores"]["BC5CDR-chem"]["f"] == 0.9
+    assert "rescored" not in record and bench.current_cells([run]) == {run.key: record}
+
+
+def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_path):
+    from bioner_spacy.benchmark.runner import Bench
+
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}', SCORING_SYSTEM))
+    bench = Bench(load_matrix(spec, "m"), tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    runs = [Run(system, ("BC5CDR-chem",), seed) for seed in (0, 1) for system in ("a-abbr", "a")]
+    started = []
+
+    def execute(run):
+        started.append(run.system)
+        return {**cell(run, {"BC5CDR-chem": 0.8}), "train_seconds": 1.0}
+
+    bench.execute = execute
+    bench.run_all(runs, jobs=2, log=lambda line: None)
+    assert started == ["a", "a", "a-abbr", "a-abbr"]
 
 
 def test_unknown_matrix(spec):
@@ -750,6 +828,7 @@ def test_every_system_of_the_main_matrix_builds_its_pipeline():
     from spacy.util import load_config, load_model_from_config, registry
 
     from bioner_spacy.benchmark.runner import complete_pretraining
+    from bioner_spacy.cli import app
     from bioner_spacy.representations.encoder import package_path
 
     matrix = load_matrix(REPO / "configs" / "benchmark.yml", "main")
@@ -771,3 +850,7 @@ def test_every_system_of_the_main_matrix_builds_its_pipeline():
         assert nlp.pipe_names, name
         if config.get("pretraining"):
             registry.resolve(complete_pretraining(config["pretraining"]), schema=ConfigSchemaPretrain)
+        if system.evaluate:  # options `bioner-spacy evaluate` takes
+            evaluate = typer.main.get_command(app).commands["evaluate"]
+            params = evaluate.make_context("evaluate", ["model", "data.spacy", *system.evaluate]).params
+            assert params["pipeline"] == "model", name

@@ -29,6 +29,10 @@ class System:
     label: str = ""
     # a named budget of the matrix (its `budgets`); "" = the matrix's fixed steps
     budget: str = ""
+    # a system that trains nothing: it scores the models of system `model_of` (config, overrides,
+    # corpora and budget are that system's) with `evaluate`'s extra arguments to `bioner-spacy evaluate`
+    model_of: str = ""
+    evaluate: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, order=True)
@@ -223,13 +227,37 @@ def load_curves(path: Path, matrix: str, reduced) -> List[Curve]:
     return curves
 
 
+def scoring_system(path: Path, name: str, spec: Dict, specs: Dict) -> System:
+    """A system that scores another's trained models in another way (its
+    ``evaluate`` arguments): everything that makes the model is the other's."""
+    source = spec["model_of"]
+    if source not in specs:
+        fail(path, f"system {name!r}: model_of names {source!r}, which is not defined")
+    if specs[source].get("model_of") is not None:
+        fail(path, f"system {name!r}: model_of names {source!r}, which trains nothing itself (it scores {specs[source]['model_of']!r}'s models)")
+    extra = set(spec) - {"model_of", "evaluate", "label"}
+    if extra:
+        fail(path, f"system {name!r} scores {source!r}'s models: it cannot set {', '.join(sorted(extra))} (they are {source!r}'s)")
+    evaluate = spec.get("evaluate") or []
+    if not isinstance(evaluate, list) or not evaluate or not all(isinstance(a, (str, int)) for a in evaluate):
+        fail(path, f"system {name!r}: evaluate must be a non-empty list of `bioner-spacy evaluate` arguments, got {evaluate!r}")
+    s = specs[source]
+    return System(name, s["config"], tuple(sorted((s.get("overrides") or {}).items())), s.get("corpora", "file"),
+                  bool(s.get("gpu", False)), spec.get("label", name), s.get("budget", ""), source,
+                  tuple(str(a) for a in evaluate))
+
+
 def load_matrix(path: Path, name: str) -> Matrix:
     """The matrix ``name`` of a benchmark YAML file, checked: unknown systems,
     datasets, corpora kinds or fractions raise a ValueError naming the file."""
     path = Path(path)
     spec = yaml.safe_load(path.read_text())
     systems = {}
-    for sys_name, s in (spec.get("systems") or {}).items():
+    specs = spec.get("systems") or {}
+    for sys_name, s in specs.items():
+        if s.get("model_of") is not None:
+            systems[sys_name] = scoring_system(path, sys_name, s, specs)
+            continue
         if "config" not in s:
             fail(path, f"system {sys_name!r} has no config")
         if s.get("corpora", "file") not in CORPORA_KINDS:

@@ -131,6 +131,15 @@ class Bench:
     def run_dir(self, run: Run) -> Path:
         return self.work / "runs" / run.key
 
+    def source_run(self, run: Run) -> Run:
+        """The run whose model ``run`` scores: itself, or the same run of the
+        system it scores the models of (``model_of``)."""
+        source = self.matrix.systems[run.system].model_of
+        return Run(source, run.train, run.seed, run.fractions) if source else run
+
+    def model_dir(self, run: Run) -> Path:
+        return self.run_dir(self.source_run(run)) / "model"
+
     def corpus(self, dataset: str, split: str) -> Path:
         return self.corpus_dir / dataset / f"{split}.spacy"
 
@@ -170,6 +179,9 @@ class Bench:
         overrides = json.loads(json.dumps(self.overrides(run)))
         settings = {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
                     "overrides": overrides, "steps": self.matrix.steps}
+        system = self.matrix.systems[run.system]
+        if system.model_of:
+            settings.update({"model_of": system.model_of, "evaluate": list(system.evaluate)})
         builds = {"vectors": (overrides.get("paths.vectors", config_vectors(config)), vectors_manifest),
                   "init_tok2vec": (overrides.get("paths.init_tok2vec"), tok2vec_digest)}
         for name, (path, describe) in builds.items():
@@ -239,6 +251,8 @@ class Bench:
 
     def execute(self, run: Run) -> Dict:
         """Train and score the run; write and return its cell."""
+        if self.matrix.systems[run.system].model_of:
+            return self.score_other(run)
         run_dir = self.run_dir(run)
         settings = self.settings(run)  # before training: the builds it reads now, not after
         config = self.write_config(run)
@@ -271,14 +285,40 @@ class Bench:
             tmp.write_text(json.dumps(cell, indent=2))
         return cell
 
+    def score_other(self, run: Run) -> Dict:
+        """The cell of a system that scores another's models (``model_of``):
+        the source run's kept model scored with the system's ``evaluate``
+        arguments; what describes training is the source's cell."""
+        source = self.source_run(run)
+        settings = self.settings(run)
+        cell = self.current_cells([source]).get(source.key)
+        if cell is None:
+            raise RuntimeError(f"{run.key} scores the model of {source.key}, which has no current cell: run it first "
+                               f"(--systems {source.system})")
+        model, why_not = self.kept_model(source, self.cell_path(source))
+        if model is None:
+            raise RuntimeError(f"{run.key} scores the model of {source.key}: {why_not}; run {source.key} again")
+        env = thread_env(self.threads)
+        scores, dev_scores = self.evaluate(run, "test", env), self.evaluate(run, "dev", env)
+        system = self.matrix.systems[run.system]
+        cell = {**cell, "key": run.key, "settings": settings, "system": run.system, "label": system.label,
+                "model_of": source.key, "evaluate_args": list(system.evaluate), **score_fields(scores, dev_scores),
+                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+        cell.pop("rescored", None)
+        with atomic_path(self.cell_path(run)) as tmp:
+            tmp.write_text(json.dumps(cell, indent=2))
+        return cell
+
     def evaluate(self, run: Run, split: str, env: Dict) -> Dict:
         """The run's selected model (model-best) scored on the ``split`` of
-        each corpus it trained on, with the syntax stored in the corpora."""
+        each corpus it trained on, with the syntax stored in the corpora (and
+        the system's own ``evaluate`` arguments, if any)."""
         run_dir = self.run_dir(run)
         suffix = "" if split == "test" else f"-{split}"
         output = run_dir / f"scores{suffix}.json"
-        self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(run_dir / "model" / "model-best"),
+        self.call([sys.executable, "-m", "bioner_spacy", "evaluate", str(self.model_dir(run) / "model-best"),
                    *[str(self.corpus(d, split)) for d in run.train], "--stored-syntax",
+                   *self.matrix.systems[run.system].evaluate,
                    "--output", str(output)], run_dir / f"evaluate{suffix}.log", env)
         return json.loads(output.read_text())
 
@@ -312,7 +352,7 @@ class Bench:
     def kept_model(self, run: Run, cell_path: Path) -> Tuple[Optional[Path], str]:
         """The run's kept model-best, or None and why not: none kept, or one
         newer than the cell (another run of that key since)."""
-        model = self.run_dir(run) / "model" / "model-best"
+        model = self.model_dir(run) / "model-best"
         if not model.exists():
             return None, f"no model kept in {model.parent}"
         if model.stat().st_mtime > cell_path.stat().st_mtime:
@@ -375,21 +415,31 @@ class Bench:
             durations.append(time.time() - began)
             return cell
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(start, index, run): run for index, run in enumerate(todo, start=1)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                run = futures[future]
-                try:
-                    cell = future.result()
-                except Exception as err:  # noqa: BLE001 - reported, the other runs go on
-                    failures.append(f"{run.key}: {err}")
-                    log(f"[{done}/{len(todo)}] FAILED {run.key}: {err}")
-                    continue
-                cells[run.key] = cell
-                eta = eta_seconds(durations, len(todo) - done, jobs)
-                scores = ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
-                log(f"[{done}/{len(todo)}] {run.key}: F1 {scores} ({cell['train_seconds']:.0f} s); "
-                    f"{len(todo) - done} left, ETA {eta / 60:.0f} min")
+        done = 0
+
+        def run_phase(phase: List[Run], first: int) -> None:
+            nonlocal done
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(start, index, run): run for index, run in enumerate(phase, start=first)}
+                for future in as_completed(futures):
+                    done += 1
+                    run = futures[future]
+                    try:
+                        cell = future.result()
+                    except Exception as err:  # noqa: BLE001 - reported, the other runs go on
+                        failures.append(f"{run.key}: {err}")
+                        log(f"[{done}/{len(todo)}] FAILED {run.key}: {err}")
+                        continue
+                    cells[run.key] = cell
+                    eta = eta_seconds(durations, len(todo) - done, jobs)
+                    scores = ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
+                    log(f"[{done}/{len(todo)}] {run.key}: F1 {scores} ({cell['train_seconds']:.0f} s); "
+                        f"{len(todo) - done} left, ETA {eta / 60:.0f} min")
+
+        # the runs that score other runs' models start once every training run has ended
+        trained = [run for run in todo if not self.matrix.systems[run.system].model_of]
+        run_phase(trained, 1)
+        run_phase([run for run in todo if run not in trained], len(trained) + 1)
         if failures:
             raise RuntimeError(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
         return cells
