@@ -223,9 +223,11 @@ def assemble(
     metrics: Optional[Path] = typer.Option(None, help="evaluate's JSON, stored in meta.json as performance"),
     dataset: Optional[str] = typer.Option(None, help="Default dataset tag of a multi-task cfa_ner (a known dataset or 'all')"),
     tokenizer: str = typer.Option("syntax", help="'syntax' (the syntax pipeline's) or 'bio' (bioner.BioTokenizer.v1, for raw biomedical text)"),
+    abbreviation_context: Optional[int] = typer.Option(None, help="End the pipeline with bioner_abbreviations, reading the definitions of each doc and of the N docs before it in a stream (0: each doc alone)"),
 ):
     """The pipeline users load: the syntax components (frozen, copied from the
-    syntax pipeline) followed by the trained NER components."""
+    syntax pipeline) followed by the trained NER components (and, with
+    --abbreviation-context, bioner_abbreviations)."""
     try:
         nlp = base_pipeline(syntax_pipeline, tokenizer)
     except ValueError as err:
@@ -248,6 +250,8 @@ def assemble(
                 fail(str(err))
             pipe.default_dataset = dataset
             nlp.get_pipe_config(new_name)["dataset"] = dataset
+    if abbreviation_context is not None:
+        add_abbreviations(nlp, abbreviation_context, remove_undefined=True)
     nlp.meta.update(
         {
             "name": name,

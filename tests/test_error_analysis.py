@@ -1,6 +1,7 @@
 """Errors sorted by kind (hand-checked; the kinds add up to strict scoring's
-false negatives and positives), and the `errors` and `evaluate
---abbreviation-context` commands end to end on a rule-based pipeline."""
+false negatives and positives), and the `errors`, `evaluate
+--abbreviation-context` and `assemble --abbreviation-context` commands end
+to end on a rule-based pipeline."""
 import json
 
 import spacy
@@ -75,3 +76,9 @@ def test_errors_and_abbreviations_from_the_command_line(tmp_path):
     assert f1 == {None: (1.0, 0.25), 0: (1.0, 0.75), 1: (1.0, 1.0)}
     bad = cli("evaluate", tmp_path / "ruler", tmp_path / "dev.spacy", "--abbreviation-context", "-2")
     assert bad.returncode == 1 and "--abbreviation-context must be 0 or more docs, got -2" in bad.stderr
+    # assembled into a pipeline that reads raw text, in a stream of sentences
+    cli("assemble", tmp_path / "ruler", tmp_path / "full", "--syntax-pipeline", "none", "--abbreviation-context", 1, check=True)
+    full = spacy.load(tmp_path / "full")
+    assert full.pipe_names == ["entity_ruler", "bioner_abbreviations"]
+    assert [[(e.text, e.label_) for e in doc.ents] for doc in full.pipe(["Rats had atrial fibrillation (AF).", "AF stopped."])] == [
+        [("atrial fibrillation", "Disease"), ("AF", "Disease")], [("AF", "Disease")]]
