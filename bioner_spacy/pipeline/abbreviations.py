@@ -6,7 +6,8 @@ and then writes the short form alone. A tagger that reads one sentence at a
 time misses most of those short forms: on BC5CDR's dev split, 524 of the
 1,283 entities the converged CFA-dep model missed look like abbreviations,
 and 395 of them are defined, after a gold entity of their type, in their own
-sentence or one of the 15 before (docs/README.md). This component runs after
+sentence or one of the 15 before (scripts/abbreviation_misses.py; readings in
+docs/README.md). This component runs after
 the entity recogniser and does, for each definition "LF ( SF )" it finds:
 
 - the predicted entities decide what SF is: an entity of type T that ends
