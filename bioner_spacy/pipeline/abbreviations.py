@@ -31,7 +31,10 @@ short form from its definition anywhere in the abstract. ``context`` adds
 the definitions of the previous ``context`` docs of the same ``nlp.pipe``
 stream, for text that comes one sentence per doc in reading order (the
 corpora here). Docs of different documents in one stream then share
-definitions for ``context`` docs, so keep it small or 0 there.
+definitions for ``context`` docs, so keep it small or 0 there; with
+``nlp.pipe(..., n_process=N)`` each process reads only its own part of the
+stream. Only ``doc.ents`` changes (not a multi-task model's
+``doc.spans["bioner"]``).
 """
 from collections import deque
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
