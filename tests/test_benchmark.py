@@ -397,6 +397,20 @@ def test_reduced_data_readers(tmp_path):
         list(create_multi_corpus(tmp_path, ["A", "B"], "train", fractions={"C": 0.5})(nlp))
 
 
+def test_syntax_corpus_can_leave_out_entities_across_sentences(tmp_path):
+    """For spaCy's ner, which cannot learn them (E024): a doc whose gold entity
+    crosses a sentence start of the stored parse is left out, and only then."""
+    nlp = spacy.blank("en")
+    words = ["obstructive", "(", "P", ".", "05", ")", "apnoea", "in", "rats"]
+    starts = [True, False, False, False, True, False, False, False, False]
+    across = Doc(nlp.vocab, words=words, sent_starts=starts, ents=["B-Disease"] + ["I-Disease"] * 6 + ["O", "O"])
+    within = Doc(nlp.vocab, words=words, sent_starts=starts, ents=["O"] * 6 + ["B-Disease", "O", "O"])
+    DocBin(docs=[across, within], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    kept = lambda **kw: [[e.text for e in eg.reference.ents] for eg in create_syntax_corpus(tmp_path / "train.spacy", **kw)(nlp)]
+    assert kept() == [["obstructive ( P . 05 ) apnoea"], ["apnoea"]]
+    assert kept(skip_entities_across_sentences=True) == [["apnoea"]]
+
+
 @pytest.mark.slow
 def test_quick_matrix_end_to_end(tmp_path):
     """The harness as CI runs it: convert slices, train every run of the quick
@@ -837,9 +851,9 @@ def test_every_system_of_the_main_matrix_builds_its_pipeline():
         path = REPO / "configs" / f"{system.config}.cfg"
         base = load_config(path, interpolate=False)
         for key, _ in system.overrides:
-            # spaCy validates what it builds (the components); any other setting must exist already,
-            # but [pretraining], which the runner completes with spaCy's defaults (checked below)
-            if not key.startswith(("components.", "pretraining.")):
+            # spaCy validates what it builds (the components, the readers); any other setting must exist
+            # already, but [pretraining], which the runner completes with spaCy's defaults (checked below)
+            if not key.startswith(("components.", "pretraining.", "corpora.")):
                 node = base
                 for part in key.split("."):
                     assert part in node, f"{name}: {key} is not a setting of {path.name}"
@@ -848,6 +862,8 @@ def test_every_system_of_the_main_matrix_builds_its_pipeline():
         config = load_config(path, overrides=overrides, interpolate=False)
         nlp = load_model_from_config(config, auto_fill=True, validate=True)
         assert nlp.pipe_names, name
+        # the readers take their settings (an unknown argument is an error)
+        registry.resolve({"corpora": config.interpolate()["corpora"]}, validate=True)
         if config.get("pretraining"):
             registry.resolve(complete_pretraining(config["pretraining"]), schema=ConfigSchemaPretrain)
         if system.evaluate:  # options `bioner-spacy evaluate` takes
