@@ -53,7 +53,8 @@ def test_project_vectors_reach_the_assembled_pipeline(project):
 def test_assembled_pipeline_round_trips(project, tmp_path):
     path = project / "pipelines" / DATASET / f"{CONFIG}-dep"
     nlp = spacy.load(path)
-    assert nlp.pipe_names[-1] == "cfa_ner" and "parser" in nlp.pipe_names
+    assert nlp.pipe_names[-2:] == ["cfa_ner", "bioner_abbreviations"] and "parser" in nlp.pipe_names
+    assert nlp.get_pipe_config("bioner_abbreviations")["context"] == 0
     assert nlp.meta["requirements"][0].startswith("bioner-spacy")
     docs = list(DocBin().from_disk(project / "corpus" / DATASET / "test.spacy").get_docs(nlp.vocab))[:50]
     texts = [d.text for d in docs]
