@@ -311,7 +311,7 @@ def evaluate(
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
     limit: int = typer.Option(0, help="Score only the first N docs of each file (0 = all)"),
     untyped: Optional[bool] = typer.Option(None, "--untyped/--typed", help="Score entity spans alone, types not compared (on the corpora whose gold and predictions name several types), or span and type (default: spans alone only where the pipeline's entity recogniser is untyped)"),
-    abbreviation_context: Optional[int] = typer.Option(None, help="Add bioner_abbreviations after the pipeline, its definitions read from each doc and the N docs before it in the file (0: each doc alone)"),
+    abbreviation_context: Optional[int] = typer.Option(None, help="Add bioner_abbreviations after the pipeline, its definitions read from each doc and the N docs before it (the files' docs in order, one stream; 0: each doc alone)"),
     keep_undefined: bool = typer.Option(False, help="With --abbreviation-context: keep entities that are a short form whose long form is not an entity"),
 ):
     """seqeval strict entity P/R/F1 (micro, per type, per dataset) on gold
@@ -371,12 +371,15 @@ def errors_command(
     stored_syntax: bool = typer.Option(False, help="Start from the corpus's stored syntax (for a pipeline without syntax components)"),
     limit: int = typer.Option(0, help="Only the first N docs of each file (0 = all)"),
     top: int = typer.Option(10, help="The most frequent texts to list for each kind of error"),
+    abbreviation_context: Optional[int] = typer.Option(None, help="As for evaluate: add bioner_abbreviations after the pipeline"),
 ):
     """Sort the strict entity-level errors by kind (wrong type, wrong
     boundaries, missed, spurious) per type, with their most frequent texts."""
     from .error_analysis import error_analysis, format_report
 
     nlp = load_pipeline(pipeline)
+    if abbreviation_context is not None:
+        add_abbreviations(nlp, abbreviation_context, remove_undefined=True)
     gold, predicted, _ = predict_on_gold(nlp, data, stored_syntax, limit, batch_size)
     analysis = error_analysis(zip(gold, predicted), top=top)
     analysis.update({"pipeline": str(pipeline), "data": [str(path) for path in data], "n_docs": len(gold),

@@ -2,18 +2,22 @@
 
 Strict scoring (seqeval, exact span and type) counts every gold entity not
 predicted exactly as a false negative and every other prediction as a false
-positive. This module sorts those errors into kinds, one kind per gold entity
-and per unmatched prediction, so that the kinds add up to the strict counts:
+positive. This module sorts both into kinds. Each gold entity gets one kind:
 
 - ``correct``: a prediction with the same span and type;
 - ``type``: a prediction with the same span and another type;
 - ``boundary``: no exact-span prediction, but one of the same type overlaps;
 - ``boundary+type``: overlapped only by predictions of other types;
-- ``missed``: no prediction overlaps it;
-- ``spurious`` (per predicted type): a prediction that overlaps no gold entity.
+- ``missed``: no prediction overlaps it.
 
-A prediction that overlaps a gold entity without matching it is accounted for
-by that gold entity's kind (boundary, boundary+type), not again as spurious.
+Each prediction gets one kind too (counted under its predicted type):
+``correct``; ``type`` (a gold entity has its span, another type);
+``overlapping`` (overlaps a gold entity without its span); ``spurious``
+(overlaps no gold entity). So the false negatives of a type are its gold
+entities that are not ``correct``, and its false positives are its
+predictions of kinds ``type``, ``overlapping`` and ``spurious``; one
+prediction over two gold entities is one false positive and two boundary
+errors.
 """
 from collections import Counter, defaultdict
 from typing import Dict, Iterable, List, Tuple
@@ -21,17 +25,19 @@ from typing import Dict, Iterable, List, Tuple
 Span = Tuple[int, int, str]  # token start, token end (exclusive), type
 
 GOLD_KINDS = ("correct", "type", "boundary", "boundary+type", "missed")
+PREDICTED_KINDS = ("correct", "type", "overlapping", "spurious")
 
 
 def overlaps(a: Span, b: Span) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def classify_doc(gold: Iterable[Span], predicted: Iterable[Span]) -> Tuple[List[Tuple[str, Span, List[Span]]], List[Span]]:
+def classify_doc(gold: Iterable[Span], predicted: Iterable[Span]) -> Tuple[List[Tuple[str, Span, List[Span]]], List[Tuple[str, Span]]]:
     """Each gold span with its kind and the predictions that overlap it; and
-    the spurious predictions (overlapping no gold span)."""
+    each prediction with its kind."""
     gold, predicted = sorted(set(gold)), sorted(set(predicted))
     by_span = {(s, e): label for s, e, label in predicted}
+    gold_spans = {(s, e): label for s, e, label in gold}
     kinds = []
     for g in gold:
         touching = [p for p in predicted if overlaps(g, p)]
@@ -44,8 +50,16 @@ def classify_doc(gold: Iterable[Span], predicted: Iterable[Span]) -> Tuple[List[
         else:
             kind = "missed"
         kinds.append((kind, g, touching))
-    spurious = [p for p in predicted if not any(overlaps(p, g) for g in gold)]
-    return kinds, spurious
+    predicted_kinds = []
+    for p in predicted:
+        if (p[0], p[1]) in gold_spans:
+            kind = "correct" if gold_spans[(p[0], p[1])] == p[2] else "type"
+        elif any(overlaps(p, g) for g in gold):
+            kind = "overlapping"
+        else:
+            kind = "spurious"
+        predicted_kinds.append((kind, p))
+    return kinds, predicted_kinds
 
 
 def doc_spans(doc) -> List[Span]:
@@ -57,7 +71,7 @@ def error_analysis(pairs: Iterable[Tuple["Doc", "Doc"]], top: int = 10) -> Dict:
     spurious and boundary errors, over (gold doc, predicted doc) pairs on the
     same tokens."""
     counts: Dict[str, Counter] = defaultdict(Counter)
-    spurious_by_type: Counter = Counter()
+    predicted_counts: Dict[str, Counter] = defaultdict(Counter)
     missed_texts: Dict[str, Counter] = defaultdict(Counter)
     spurious_texts: Dict[str, Counter] = defaultdict(Counter)
     boundary_texts: Dict[str, Counter] = defaultdict(Counter)
@@ -65,7 +79,7 @@ def error_analysis(pairs: Iterable[Tuple["Doc", "Doc"]], top: int = 10) -> Dict:
         if [t.text for t in gold_doc] != [t.text for t in predicted_doc]:
             raise ValueError("error_analysis: a predicted doc's tokens differ from its gold doc's; "
                              "score on the gold tokens (as `evaluate` does)")
-        kinds, spurious = classify_doc(doc_spans(gold_doc), doc_spans(predicted_doc))
+        kinds, predicted_kinds = classify_doc(doc_spans(gold_doc), doc_spans(predicted_doc))
         for kind, (start, end, label), touching in kinds:
             counts[label][kind] += 1
             text = gold_doc[start:end].text
@@ -74,15 +88,17 @@ def error_analysis(pairs: Iterable[Tuple["Doc", "Doc"]], top: int = 10) -> Dict:
             elif kind == "boundary":
                 shown = " | ".join(predicted_doc[s:e].text for s, e, _ in touching)
                 boundary_texts[label][f"{text} -> {shown}"] += 1
-        for start, end, label in spurious:
-            spurious_by_type[label] += 1
-            spurious_texts[label][predicted_doc[start:end].text] += 1
-    labels = sorted(set(counts) | set(spurious_by_type))
+        for kind, (start, end, label) in predicted_kinds:
+            predicted_counts[label][kind] += 1
+            if kind == "spurious":
+                spurious_texts[label][predicted_doc[start:end].text] += 1
+    labels = sorted(set(counts) | set(predicted_counts))
     by_type = {}
     for label in labels:
         row = {kind: counts[label][kind] for kind in GOLD_KINDS}
         row["gold"] = sum(row.values())
-        row["spurious"] = spurious_by_type[label]
+        row["predicted"] = {kind: predicted_counts[label][kind] for kind in PREDICTED_KINDS}
+        row["spurious"] = predicted_counts[label]["spurious"]
         row["top_missed"] = missed_texts[label].most_common(top)
         row["top_spurious"] = spurious_texts[label].most_common(top)
         row["top_boundary"] = boundary_texts[label].most_common(top)
@@ -92,11 +108,19 @@ def error_analysis(pairs: Iterable[Tuple["Doc", "Doc"]], top: int = 10) -> Dict:
 
 def format_report(analysis: Dict) -> str:
     """A plain-text table of the kinds per type, then the frequent texts."""
-    lines = [f"{'type':<16} {'gold':>6} " + " ".join(f"{kind:>13}" for kind in GOLD_KINDS) + f" {'spurious':>9}"]
+    lines = ["gold entities by kind (false negatives: all but correct)",
+             f"{'type':<16} {'gold':>6} " + " ".join(f"{kind:>14}" for kind in GOLD_KINDS)]
     for label, row in analysis["by_type"].items():
         gold = row["gold"] or 1
         cells = " ".join(f"{row[kind]:>6} ({100 * row[kind] / gold:4.1f}%)" for kind in GOLD_KINDS)
-        lines.append(f"{label:<16} {row['gold']:>6} {cells} {row['spurious']:>9}")
+        lines.append(f"{label:<16} {row['gold']:>6} {cells}")
+    lines += ["predictions by kind (false positives: all but correct)",
+              f"{'type':<16} {'pred':>6} " + " ".join(f"{kind:>14}" for kind in PREDICTED_KINDS)]
+    for label, row in analysis["by_type"].items():
+        counts = row["predicted"]
+        total = sum(counts.values())
+        cells = " ".join(f"{counts[kind]:>6} ({100 * counts[kind] / (total or 1):4.1f}%)" for kind in PREDICTED_KINDS)
+        lines.append(f"{label:<16} {total:>6} {cells}")
     for label, row in analysis["by_type"].items():
         for name in ("top_missed", "top_spurious", "top_boundary"):
             if row[name]:

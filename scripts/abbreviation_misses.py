@@ -3,8 +3,8 @@ their definitions are: in the same sentence, in one of the N sentences
 before it (the corpus's order), or neither.
 
 A missed entity (no prediction overlaps it; bioner_spacy.error_analysis)
-looks like an abbreviation when it is one token of at most 8 characters with
-an upper-case letter. It is defined in a sentence when that sentence has
+looks like an abbreviation when its text has no space, at most 8
+characters and an upper-case letter. It is defined in a sentence when that sentence has
 "( SF )" right after a gold entity of its type.
 
     python scripts/abbreviation_misses.py MODEL corpus/BC5CDR/dev.spacy --before 15

@@ -4,7 +4,7 @@ import pytest
 import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from bioner_spacy.pipeline.abbreviations import Abbreviations, find_definitions, is_short_form, long_form_start
 
@@ -60,6 +60,24 @@ def test_definitions_found_in_a_doc(nlp):
     doc = doc_of(nlp, "Rats given 5 - fluorouracil ( 5 - FU ) or saline ( n = 12 ) developed atrial fibrillation ( AF ) .")
     assert [(short, doc[lf:paren].text) for short, lf, paren in find_definitions(doc)] == [
         (("5", "-", "FU"), "5 - fluorouracil"), (("AF",), "atrial fibrillation")]
+
+
+def test_whitespace_tokens_sentences_and_the_long_form_checks(nlp):
+    # raw text with double spaces: spaCy's " " tokens neither count in the window nor end the long form
+    raw = spacy.blank("en")("Patients had  atrial fibrillation  (AF) and AF.")
+    assert [t.text for t in raw][2:6] == [" ", "atrial", "fibrillation", " "]
+    raw.ents = [Span(raw, 3, 5, label="Disease")]
+    assert [(short, raw[lf:end].text) for short, lf, end in find_definitions(raw)] == [(("AF",), "atrial fibrillation")]
+    assert ents(Abbreviations()(raw)) == [("atrial fibrillation", "Disease", 3), ("AF", "Disease", 7), ("AF", "Disease", 10)]
+    # the long form stays inside the sentence of "("
+    words = "He had atrial flutter . Fibrillation ( AF ) followed".split()
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True, False, False, False, False, True, False, False, False, False])
+    assert find_definitions(doc) == []
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True] + [False] * 9)
+    assert [doc[lf:end].text for _, lf, end in find_definitions(doc)] == ["atrial flutter . Fibrillation"]
+    # a long form no longer than its short form, or one that contains it, is no definition
+    assert find_definitions(doc_of(nlp, "then AF ( AF ) again")) == []
+    assert find_definitions(doc_of(nlp, "with BAF ( BAF )")) == []
 
 
 def test_short_forms_take_the_type_of_their_long_form(nlp):

@@ -11,6 +11,7 @@ import spacy
 import typer
 from spacy.tokens import Doc, DocBin
 
+from bioner_spacy.benchmark.anchors import DEFAULT_ANCHORS
 from bioner_spacy.benchmark.plan import Run, load_matrix
 from bioner_spacy.benchmark.report import fmt, fmt_paired, render
 from bioner_spacy.benchmark.stats import mean_std
@@ -172,6 +173,10 @@ def test_a_system_that_scores_anothers_models(spec, tmp_path, monkeypatch):
     assert (record["key"], record["system"], record["model_of"], record["train_seconds"]) == (run.key, "a-abbr", source.key, 99.0)
     assert record["scores"]["BC5CDR-chem"]["f"] == 0.85 and record["dev_scores"]["BC5CDR-chem"]["f"] == 0.9
     assert "rescored" not in record and bench.current_cells([run]) == {run.key: record}
+    # the source trained again (same settings, another model): the scores read the old one
+    retrained = {**json.loads(bench.cell_path(source).read_text()), "train_seconds": 120.0}
+    bench.cell_path(source).write_text(json.dumps(retrained))
+    assert bench.current_cells([run]) == {}
 
 
 def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_path):
@@ -189,6 +194,19 @@ def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_pa
     bench.execute = execute
     bench.run_all(runs, jobs=2, log=lambda line: None)
     assert started == ["a", "a", "a-abbr", "a-abbr"]
+
+
+def test_a_group_may_show_no_published_figures(spec, tmp_path):
+    spec.write_text(SPEC.replace("{name: G, systems: [a, b, trf],", "{name: G, anchors: [], systems: [a, b, trf],"))
+    matrix = load_matrix(spec, "m")
+    assert [g.anchors for g in matrix.groups] == [(), DEFAULT_ANCHORS]
+    (tmp_path / "results" / "cells").mkdir(parents=True)
+    for seed in (0, 1, 2):
+        run = Run("a", ("BC5CDR-chem",), seed)
+        (tmp_path / "results" / "cells" / f"{run.key}.json").write_text(json.dumps(cell(run, {"BC5CDR-chem": 0.8}, dev={"BC5CDR-chem": 0.8})))
+    doc = render(matrix, tmp_path / "results", "cmd", plots=False)
+    group_g = doc.split("## G")[1].split("## H")[0]
+    assert "published" not in group_g and "Against the published figures" not in group_g
 
 
 def test_unknown_matrix(spec):

@@ -5,49 +5,47 @@ to end on a rule-based pipeline."""
 import json
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 
 from bioner_spacy.error_analysis import classify_doc, error_analysis
 
+from .test_abbreviations import doc_of
 from .test_cli import cli
 
 
-def test_each_gold_entity_gets_one_kind_and_unmatched_predictions_are_spurious():
-    gold = [(0, 2, "Disease"), (3, 4, "Chemical"), (5, 6, "Chemical"), (7, 9, "Disease"), (10, 11, "Disease")]
+def test_each_entity_and_each_prediction_gets_one_kind():
+    gold = [(0, 2, "Disease"), (3, 4, "Chemical"), (5, 6, "Chemical"), (7, 9, "Disease"), (10, 11, "Disease"),
+            (14, 15, "Chemical"), (16, 17, "Chemical")]
     predicted = [(0, 2, "Disease"),  # correct
                  (3, 4, "Disease"),  # same span, other type
                  (5, 7, "Chemical"),  # overlaps, same type: boundary
                  (8, 9, "Chemical"),  # overlaps, other type only
-                 (12, 13, "Chemical")]  # overlaps nothing
-    kinds, spurious = classify_doc(gold, predicted)
+                 (12, 13, "Chemical"),  # overlaps nothing
+                 (14, 17, "Chemical")]  # one prediction over two gold entities
+    kinds, predicted_kinds = classify_doc(gold, predicted)
     assert [(kind, g) for kind, g, _ in kinds] == [
         ("correct", (0, 2, "Disease")), ("type", (3, 4, "Chemical")), ("boundary", (5, 6, "Chemical")),
-        ("boundary+type", (7, 9, "Disease")), ("missed", (10, 11, "Disease"))]
-    assert spurious == [(12, 13, "Chemical")]
-    # strict scoring: every gold entity but the correct one is a false negative ...
-    assert sum(kind != "correct" for kind, _, _ in kinds) == 4
-    # ... and every prediction but the correct one a false positive: the 3 that touch a gold entity + the spurious one
-    assert len(predicted) - 1 == sum(len(touching) for kind, _, touching in kinds if kind not in ("correct", "missed")) + len(spurious)
-
-
-def docs_with(vocab, text, ents):
-    words = text.split()
-    tags = ["O"] * len(words)
-    for start, end, label in ents:
-        tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-    return Doc(vocab, words=words, ents=tags)
+        ("boundary+type", (7, 9, "Disease")), ("missed", (10, 11, "Disease")),
+        ("boundary", (14, 15, "Chemical")), ("boundary", (16, 17, "Chemical"))]
+    assert predicted_kinds == [("correct", (0, 2, "Disease")), ("type", (3, 4, "Disease")),
+                               ("overlapping", (5, 7, "Chemical")), ("overlapping", (8, 9, "Chemical")),
+                               ("spurious", (12, 13, "Chemical")), ("overlapping", (14, 17, "Chemical"))]
+    # strict scoring's counts: every gold entity but the correct one is a false negative, every prediction but it a false positive
+    assert sum(kind != "correct" for kind, _, _ in kinds) == len(gold) - 1
+    assert sum(kind != "correct" for kind, _ in predicted_kinds) == len(predicted) - 1
 
 
 def test_error_analysis_counts_and_texts_per_type():
-    vocab = spacy.blank("en").vocab
-    gold = docs_with(vocab, "AF and atrial fibrillation with lead", [(0, 1, "Disease"), (2, 4, "Disease"), (5, 6, "Chemical")])
-    predicted = docs_with(vocab, "AF and atrial fibrillation with lead", [(3, 4, "Disease"), (4, 5, "Chemical")])
+    nlp = spacy.blank("en")
+    gold = doc_of(nlp, "AF and atrial fibrillation with lead", [(0, 1, "Disease"), (2, 4, "Disease"), (5, 6, "Chemical")])
+    predicted = doc_of(nlp, "AF and atrial fibrillation with lead", [(3, 4, "Disease"), (4, 5, "Chemical")])
     analysis = error_analysis([(gold, predicted)])["by_type"]
     assert {k: analysis["Disease"][k] for k in ("gold", "correct", "boundary", "missed", "spurious")} == {
         "gold": 2, "correct": 0, "boundary": 1, "missed": 1, "spurious": 0}
     assert analysis["Disease"]["top_missed"] == [("AF", 1)]
     assert analysis["Disease"]["top_boundary"] == [("atrial fibrillation -> fibrillation", 1)]
     assert (analysis["Chemical"]["missed"], analysis["Chemical"]["spurious"]) == (1, 1)
+    assert analysis["Disease"]["predicted"] == {"correct": 0, "type": 0, "overlapping": 1, "spurious": 0}
     assert analysis["Chemical"]["top_spurious"] == [("with", 1)]
 
 
@@ -59,8 +57,8 @@ def test_errors_and_abbreviations_from_the_command_line(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "Disease", "pattern": "atrial fibrillation"}])
     nlp.to_disk(tmp_path / "ruler")
-    gold = [docs_with(nlp.vocab, "Rats had atrial fibrillation ( AF ) and AF .", [(2, 4, "Disease"), (5, 6, "Disease"), (8, 9, "Disease")]),
-            docs_with(nlp.vocab, "AF stopped .", [(0, 1, "Disease")])]
+    gold = [doc_of(nlp, "Rats had atrial fibrillation ( AF ) and AF .", [(2, 4, "Disease"), (5, 6, "Disease"), (8, 9, "Disease")]),
+            doc_of(nlp, "AF stopped .", [(0, 1, "Disease")])]
     DocBin(store_user_data=True, docs=gold).to_disk(tmp_path / "dev.spacy")
     result = cli("errors", tmp_path / "ruler", tmp_path / "dev.spacy", "--output", tmp_path / "errors.json", check=True)
     assert "Disease, missed: AF (3)" in result.stdout

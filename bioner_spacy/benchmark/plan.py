@@ -242,6 +242,8 @@ def scoring_system(path: Path, name: str, spec: Dict, specs: Dict) -> System:
     if not isinstance(evaluate, list) or not evaluate or not all(isinstance(a, (str, int)) for a in evaluate):
         fail(path, f"system {name!r}: evaluate must be a non-empty list of `bioner-spacy evaluate` arguments, got {evaluate!r}")
     s = specs[source]
+    if "config" not in s:
+        fail(path, f"system {source!r} has no config")
     return System(name, s["config"], tuple(sorted((s.get("overrides") or {}).items())), s.get("corpora", "file"),
                   bool(s.get("gpu", False)), spec.get("label", name), s.get("budget", ""), source,
                   tuple(str(a) for a in evaluate))
@@ -270,7 +272,7 @@ def load_matrix(path: Path, name: str) -> Matrix:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
     m = matrices[name]
     groups = [Group(g["name"], list(g["systems"]), list(g["datasets"]), g.get("baseline"), per_corpus(g.get("aux")),
-                    tuple(g.get("anchors") or DEFAULT_ANCHORS))
+                    tuple(DEFAULT_ANCHORS if g.get("anchors") is None else g["anchors"]))
               for g in m.get("groups", [])]
     for g in groups:
         unknown = [a for a in g.anchors if a not in ANCHORS]

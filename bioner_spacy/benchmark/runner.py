@@ -99,6 +99,14 @@ def complete_pretraining(section: Dict) -> Dict:
     return dict(defaults.merge(Config(section)))
 
 
+def training_digest(cell: Dict) -> str:
+    """What identifies the training a cell records (its date, seconds and dev
+    curve): a cell that scored its model holds it, and is stale once the run
+    is trained again."""
+    fields = json.dumps([cell.get("date"), cell.get("train_seconds"), cell.get("dev_curve")], sort_keys=True)
+    return hashlib.sha256(fields.encode()).hexdigest()[:16]
+
+
 def per_dataset(scores: Dict, keys: Sequence[str] = ("p", "r", "f")) -> Dict[str, Dict]:
     """P, R and F1 (or other ``keys``) by corpus from ``bioner-spacy evaluate``'s scores."""
     return {d: {k: s[k] for k in keys} for d, s in scores["seqeval_per_dataset"].items()}
@@ -209,15 +217,24 @@ class Bench:
         return recorded == settings
 
     def current_cells(self, runs: List[Run], check_vectors: bool = True) -> Dict[str, Dict]:
-        """The cells of ``runs`` made with today's settings (``is_current``)."""
+        """The cells of ``runs`` made with today's settings (``is_current``);
+        a cell that scored another run's model (``model_of``) also needs that
+        run's cell current and unchanged since (the same trained model)."""
         cells = {}
         for run in runs:
             path = self.cell_path(run)
             if path.exists():
                 cell = json.loads(path.read_text())
-                if self.is_current(cell, run, check_vectors):
+                if self.is_current(cell, run, check_vectors) and self.same_source(cell, run, check_vectors):
                     cells[run.key] = cell
         return cells
+
+    def same_source(self, cell: Dict, run: Run, check_vectors: bool) -> bool:
+        source = self.source_run(run)
+        if source == run:
+            return True
+        source_cell = self.current_cells([source], check_vectors).get(source.key)
+        return source_cell is not None and cell.get("source_digest") == training_digest(source_cell)
 
     def pending(self, runs: List[Run]) -> Tuple[Dict[str, Dict], List[Run], List[str]]:
         """The current cells of ``runs``, the runs still to train, and the keys
@@ -302,7 +319,8 @@ class Bench:
         scores, dev_scores = self.evaluate(run, "test", env), self.evaluate(run, "dev", env)
         system = self.matrix.systems[run.system]
         cell = {**cell, "key": run.key, "settings": settings, "system": run.system, "label": system.label,
-                "model_of": source.key, "evaluate_args": list(system.evaluate), **score_fields(scores, dev_scores),
+                "model_of": source.key, "source_digest": training_digest(cell), "evaluate_args": list(system.evaluate),
+                **score_fields(scores, dev_scores),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
         cell.pop("rescored", None)
         with atomic_path(self.cell_path(run)) as tmp:

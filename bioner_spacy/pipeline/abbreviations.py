@@ -22,9 +22,12 @@ the entity recogniser and does, for each definition "LF ( SF )" it finds:
 Long forms are found as Schwartz and Hearst (2003, "A simple algorithm for
 identifying abbreviation definitions in biomedical text") find them: the
 short form is 2 to 10 characters with a letter, starting with a letter or
-digit, of at most two words; its characters are matched right to left in
-the words before the parenthesis, the first one at the start of a word,
-within min(|SF| + 5, 2|SF|) words.
+digit, of at most two words; its letters and digits are matched right to
+left in the tokens before the parenthesis, the first one at the start of a
+word, within min(|SF| + 5, 2|SF|) tokens of its sentence (|SF| its letters
+and digits; punctuation tokens count, whitespace tokens do not); the long
+form must be longer than the short form and not contain it as a token.
+Only the "LF (SF)" pattern is read, not "SF (LF)".
 
 A doc is its own context: the pipeline over a whole abstract resolves each
 short form from its definition anywhere in the abstract. ``context`` adds
@@ -32,8 +35,9 @@ the definitions of the previous ``context`` docs of the same ``nlp.pipe``
 stream, for text that comes one sentence per doc in reading order (the
 corpora here). Docs of different documents in one stream then share
 definitions for ``context`` docs, so keep it small or 0 there; with
-``nlp.pipe(..., n_process=N)`` each process reads only its own part of the
-stream. Only ``doc.ents`` changes (not a multi-task model's
+``nlp.pipe(..., n_process=N)`` for N > 1, spaCy hands each batch to the
+component on its own, so the context reaches back within a batch
+(``batch_size`` docs) only. Only ``doc.ents`` changes (not a multi-task model's
 ``doc.spans["bioner"]``).
 """
 from collections import deque
@@ -89,8 +93,8 @@ def long_form_start(short: str, words: List[str]) -> Optional[int]:
 
 
 def find_definitions(doc: Doc) -> List[Tuple[Tuple[str, ...], int, int]]:
-    """Each "LF ( SF )" of the doc as (SF's token texts, LF's first token, the
-    index of "(")."""
+    """Each "LF ( SF )" of the doc as (SF's token texts, LF's first token,
+    the token after LF's last: "(" unless whitespace tokens come between)."""
     found = []
     for i, token in enumerate(doc):
         if token.text != "(":
@@ -98,19 +102,25 @@ def find_definitions(doc: Doc) -> List[Tuple[Tuple[str, ...], int, int]]:
         close = next((j for j in range(i + 2, min(i + 2 + MAX_SHORT_TOKENS, len(doc))) if doc[j].text == ")"), None)
         if close is None:
             continue
-        short_tokens = tuple(t.text for t in doc[i + 1:close])
-        if not is_short_form(short_tokens):
+        short_tokens = tuple(t.text for t in doc[i + 1:close] if not t.is_space)
+        if not short_tokens or not is_short_form(short_tokens):
             continue
-        n_chars = sum(c.isalnum() for c in "".join(short_tokens))
-        window = min(n_chars + 5, 2 * n_chars)
-        sentence_start = doc[i].sent.start if doc.has_annotation("SENT_START") or doc.has_annotation("DEP") else 0
-        first = max(sentence_start, i - window)
-        words = [t.text for t in doc[first:i]]
-        if not words or any(t.text in "()" for t in doc[first:i][-1:]):
+        short = "".join(short_tokens)
+        n_chars = sum(c.isalnum() for c in short)
+        sentence_start = doc[i].sent.start if doc.has_annotation("SENT_START") else 0
+        # the tokens before "(" in its sentence, whitespace tokens left out, at most min(|SF| + 5, 2|SF|)
+        before = [t for t in doc[sentence_start:i] if not t.is_space][-min(n_chars + 5, 2 * n_chars):]
+        if not before or before[-1].text in ("(", ")"):
             continue
-        start = long_form_start("".join(short_tokens), words)
-        if start is not None:
-            found.append((short_tokens, first + start, i))
+        words = [t.text for t in before]
+        start = long_form_start(short, words)
+        if start is None:
+            continue
+        long_words = words[start:]
+        # Schwartz and Hearst's checks: the long form is longer than the short form and does not contain it
+        if len("".join(long_words)) <= len(short) or short.lower() in (w.lower() for w in long_words):
+            continue
+        found.append((short_tokens, before[start].i, before[-1].i + 1))
     return found
 
 
@@ -118,9 +128,9 @@ def definitions_by_type(doc: Doc) -> Dict[Tuple[str, ...], str]:
     """What each short form defined in the doc is, from the predicted entities:
     a type, or NOT_AN_ENTITY. Undecided short forms are left out."""
     resolved = {}
-    for short, lf_start, paren in find_definitions(doc):
-        touching = [e for e in doc.ents if e.start < paren and e.end > lf_start]
-        ending = [e for e in touching if e.end == paren and e.start >= lf_start]
+    for short, lf_start, lf_end in find_definitions(doc):
+        touching = [e for e in doc.ents if e.start < lf_end and e.end > lf_start]
+        ending = [e for e in touching if e.end == lf_end and e.start >= lf_start]
         if ending:
             resolved[short] = ending[-1].label_
         elif not touching:
