@@ -22,6 +22,8 @@ errors.
 from collections import Counter, defaultdict
 from typing import Dict, Iterable, List, Tuple
 
+from .scoring import doc_spans
+
 Span = Tuple[int, int, str]  # token start, token end (exclusive), type
 
 GOLD_KINDS = ("correct", "type", "boundary", "boundary+type", "missed")
@@ -60,10 +62,6 @@ def classify_doc(gold: Iterable[Span], predicted: Iterable[Span]) -> Tuple[List[
             kind = "spurious"
         predicted_kinds.append((kind, p))
     return kinds, predicted_kinds
-
-
-def doc_spans(doc) -> List[Span]:
-    return [(ent.start, ent.end, ent.label_) for ent in doc.ents]
 
 
 def error_analysis(pairs: Iterable[Tuple["Doc", "Doc"]], top: int = 10) -> Dict:

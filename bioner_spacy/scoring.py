@@ -32,8 +32,13 @@ from .extensions import entity_fragments
 NO_DATASET = "-"
 
 
+def doc_spans(doc) -> List[Tuple[int, int, str]]:
+    """The doc's entities as (token start, token end, type)."""
+    return [(e.start, e.end, e.label_) for e in doc.ents]
+
+
 def doc_bio(doc) -> List[str]:
-    return spans_to_bio(len(doc), [(e.start, e.end, e.label_) for e in doc.ents])
+    return spans_to_bio(len(doc), doc_spans(doc))
 
 
 def aligned_bio(example: Example) -> List[str]:

@@ -13,11 +13,13 @@ Run it on dev splits (it reads the gold entities).
 """
 import argparse
 import json
+from pathlib import Path
 
 import spacy
 
-from bioner_spacy.corpus.readers import read_docbin, without_entities
-from bioner_spacy.error_analysis import classify_doc, doc_spans
+from bioner_spacy.cli import predict_on_gold
+from bioner_spacy.error_analysis import classify_doc
+from bioner_spacy.scoring import doc_spans
 
 
 def looks_like_abbreviation(text: str) -> bool:
@@ -38,8 +40,7 @@ def main() -> None:
     parser.add_argument("--before", type=int, default=15, help="Sentences before each one to look for its definitions in")
     args = parser.parse_args()
     nlp = spacy.load(args.model)
-    gold = list(read_docbin(args.data, nlp))
-    predicted = list(nlp.pipe([without_entities(doc) for doc in gold], batch_size=128))
+    gold, predicted, _ = predict_on_gold(nlp, [Path(args.data)], stored_syntax=True, limit=0, batch_size=128)
     defined = [defined_short_forms(doc) for doc in gold]
     counts = {"missed": 0, "abbreviation-like": 0, "defined in the sentence": 0,
               f"defined in the {args.before} before": 0, "defined in neither": 0}

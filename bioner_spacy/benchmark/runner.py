@@ -139,6 +139,14 @@ class Bench:
     def run_dir(self, run: Run) -> Path:
         return self.work / "runs" / run.key
 
+    def write_cell(self, run: Run, cell: Dict) -> None:
+        with atomic_path(self.cell_path(run)) as tmp:
+            tmp.write_text(json.dumps(cell, indent=2))
+
+    def scores_of_model(self, run: Run, env: Dict) -> Dict:
+        """The cell fields of the run's selected model scored on test and on dev."""
+        return score_fields(self.evaluate(run, "test", env), self.evaluate(run, "dev", env))
+
     def source_run(self, run: Run) -> Run:
         """The run whose model ``run`` scores: itself, or the same run of the
         system it scores the models of (``model_of``)."""
@@ -220,21 +228,23 @@ class Bench:
         """The cells of ``runs`` made with today's settings (``is_current``);
         a cell that scored another run's model (``model_of``) also needs that
         run's cell current and unchanged since (the same trained model)."""
-        cells = {}
+        cells, scoring = {}, []
         for run in runs:
             path = self.cell_path(run)
             if path.exists():
                 cell = json.loads(path.read_text())
-                if self.is_current(cell, run, check_vectors) and self.same_source(cell, run, check_vectors):
-                    cells[run.key] = cell
+                if self.is_current(cell, run, check_vectors):
+                    if self.source_run(run) == run:
+                        cells[run.key] = cell
+                    else:
+                        scoring.append((run, cell))
+        for run, cell in scoring:
+            source = self.source_run(run)
+            # the source's cell as read above where it is among ``runs``, else read now
+            source_cell = cells.get(source.key) or self.current_cells([source], check_vectors).get(source.key)
+            if source_cell is not None and cell.get("source_digest") == training_digest(source_cell):
+                cells[run.key] = cell
         return cells
-
-    def same_source(self, cell: Dict, run: Run, check_vectors: bool) -> bool:
-        source = self.source_run(run)
-        if source == run:
-            return True
-        source_cell = self.current_cells([source], check_vectors).get(source.key)
-        return source_cell is not None and cell.get("source_digest") == training_digest(source_cell)
 
     def pending(self, runs: List[Run]) -> Tuple[Dict[str, Dict], List[Run], List[str]]:
         """The current cells of ``runs``, the runs still to train, and the keys
@@ -279,8 +289,7 @@ class Bench:
         self.call([sys.executable, "-m", "spacy", "train", str(config), "--output", str(model),
                    "--gpu-id", str(self.gpu_id)], run_dir / "train.log", env)
         train_seconds = time.time() - start
-        scores = self.evaluate(run, "test", env)
-        dev_scores = self.evaluate(run, "dev", env)
+        scored = self.scores_of_model(run, env)
         steps = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
         words_per_epoch = self.train_words(run)
         last = steps[-1] if steps else {}
@@ -291,15 +300,14 @@ class Bench:
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
-            **score_fields(scores, dev_scores),
+            **scored,
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
             "epochs": epochs, "seconds_per_epoch": (last.get("seconds") or train_seconds) / epochs if epochs else None,
             "dev_curve": [{"step": s["step"], "score": s["score"]} for s in steps],
             "device": device(self.gpu_id), "machine": machine(), "versions": versions(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         }
-        with atomic_path(self.cell_path(run)) as tmp:
-            tmp.write_text(json.dumps(cell, indent=2))
+        self.write_cell(run, cell)
         return cell
 
     def score_other(self, run: Run) -> Dict:
@@ -315,16 +323,13 @@ class Bench:
         model, why_not = self.kept_model(source, self.cell_path(source))
         if model is None:
             raise RuntimeError(f"{run.key} scores the model of {source.key}: {why_not}; run {source.key} again")
-        env = thread_env(self.threads)
-        scores, dev_scores = self.evaluate(run, "test", env), self.evaluate(run, "dev", env)
         system = self.matrix.systems[run.system]
         cell = {**cell, "key": run.key, "settings": settings, "system": run.system, "label": system.label,
                 "model_of": source.key, "source_digest": training_digest(cell), "evaluate_args": list(system.evaluate),
-                **score_fields(scores, dev_scores),
+                **self.scores_of_model(run, thread_env(self.threads)),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
         cell.pop("rescored", None)
-        with atomic_path(self.cell_path(run)) as tmp:
-            tmp.write_text(json.dumps(cell, indent=2))
+        self.write_cell(run, cell)
         return cell
 
     def evaluate(self, run: Run, split: str, env: Dict) -> Dict:
@@ -363,8 +368,7 @@ class Bench:
             if model is None:
                 return why_not
             cell["dev_scores"] = per_dataset(self.evaluate(run, "dev", thread_env(self.threads)))
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(cell, indent=2))
+        self.write_cell(run, cell)
         return "dev " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["dev_scores"].items())
 
     def kept_model(self, run: Run, cell_path: Path) -> Tuple[Optional[Path], str]:
@@ -385,12 +389,9 @@ class Bench:
         model, why_not = self.kept_model(run, path)
         if model is None:
             return why_not
-        env = thread_env(self.threads)
-        scores, dev_scores = self.evaluate(run, "test", env), self.evaluate(run, "dev", env)
-        cell = {**json.loads(path.read_text()), **score_fields(scores, dev_scores),
+        cell = {**json.loads(path.read_text()), **self.scores_of_model(run, thread_env(self.threads)),
                 "rescored": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(cell, indent=2))
+        self.write_cell(run, cell)
         return "test " + ", ".join(f"{d} {100 * s['f']:.2f}" for d, s in cell["scores"].items())
 
     def whole_dev_evaluated(self, run: Run, cell: Dict) -> bool:

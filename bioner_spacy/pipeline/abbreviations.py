@@ -176,14 +176,12 @@ class Abbreviations:
         return apply_definitions(doc, definitions_by_type(doc), self.remove_undefined)
 
     def pipe(self, stream: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
-        earlier: deque = deque(maxlen=self.context or None)
+        earlier: deque = deque(maxlen=self.context)  # maxlen 0 keeps nothing: each doc alone
         for doc in stream:
             own = definitions_by_type(doc)
             definitions = {}
-            if self.context:
-                for previous in earlier:  # oldest first: a later definition wins
-                    definitions.update(previous)
+            for previous in earlier:  # oldest first: a later definition wins
+                definitions.update(previous)
             definitions.update(own)
-            if self.context:
-                earlier.append(own)
+            earlier.append(own)
             yield apply_definitions(doc, definitions, self.remove_undefined)
