@@ -3,12 +3,14 @@ JSONL with a "text" field, folders of brat ``.txt`` files) read as a stream
 of records, and the outputs (JSONL with character offsets, or brat ``.ann``)
 written from the annotated docs.
 
-Inputs are read lazily, one record at a time, so memory does not grow with
-the input. A JSONL line that cannot be read is reported through ``on_error``
+Inputs are read lazily, one record at a time, and annotated inside spaCy's
+memory zones (``pipe_in_memory_zones``), so memory does not grow with the
+input. A JSONL line that cannot be read is reported through ``on_error``
 (file, line, reason) and skipped; the other lines go on.
 """
 import json
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
@@ -62,6 +64,30 @@ def dataset_check(nlp) -> Callable[[Optional[str]], None]:
             require(name)
 
     return check
+
+
+# docs per memory zone of a stream: the zone's own strings are freed at its end
+ZONE_DOCS = 1000
+
+
+def pipe_in_memory_zones(nlp, items: Iterable, zone_docs: int = ZONE_DOCS, **pipe_kwargs) -> Iterator:
+    """``nlp.pipe(items, **pipe_kwargs)``, ``zone_docs`` items at a time, each
+    group inside ``nlp.memory_zone()``. spaCy keeps every string and lexeme a
+    text adds to the vocab for the life of the pipeline, so over a stream of
+    distinct text (PubMed) memory grows with the vocabulary read; a zone frees
+    what its texts added when it ends. A yielded doc is valid only until the
+    next one is asked for: use or copy it before. ``zone_docs`` 0: one plain
+    ``nlp.pipe`` stream, no zones."""
+    if zone_docs <= 0:
+        yield from nlp.pipe(items, **pipe_kwargs)
+        return
+    stream = iter(items)
+    while True:
+        group = list(islice(stream, zone_docs))
+        if not group:
+            return
+        with nlp.memory_zone():
+            yield from nlp.pipe(group, **pipe_kwargs)
 
 
 def read_text(path: Path) -> Record:

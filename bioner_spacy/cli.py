@@ -444,11 +444,14 @@ def annotate_files(
     dataset: Optional[str] = typer.Option(None, help="Dataset tag for every doc (a JSONL \"dataset\" field wins); 'all' runs every tag"),
     batch_size: int = typer.Option(64, help="Docs per batch"),
     n_process: int = typer.Option(1, help="Worker processes"),
+    memory_zone: bool = typer.Option(True, "--memory-zone/--no-memory-zone",
+                                     help="Free each 1000 docs' new strings from the vocab when they are written, so "
+                                     "memory stays flat over distinct text (one process only: with --n-process > 1, off)"),
 ):
     """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
     stderr and skipped, the others go on. The output appears only when every
     input is done (written beside it, then moved into place)."""
-    from .annotate import brat_name, dataset_check, read_inputs, write_brat, write_jsonl_line
+    from .annotate import ZONE_DOCS, brat_name, dataset_check, pipe_in_memory_zones, read_inputs, write_brat, write_jsonl_line
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
@@ -488,7 +491,10 @@ def annotate_files(
                 names = set()
             stream = open(tmp, "w", encoding="utf8") if output_format == "jsonl" else None
             try:
-                annotated = nlp.pipe(docs_with_records(), as_tuples=True, batch_size=batch_size, n_process=n_process)
+                # zones need one process: spaCy's worker processes keep vocabularies of their own
+                zone_docs = ZONE_DOCS if memory_zone and n_process == 1 else 0
+                annotated = pipe_in_memory_zones(nlp, docs_with_records(), zone_docs, as_tuples=True,
+                                                 batch_size=batch_size, n_process=n_process)
                 for doc, record in tqdm(annotated, desc="annotate", unit="doc", file=sys.stderr, mininterval=2):
                     if stream is not None:
                         write_jsonl_line(stream, record, doc)
@@ -522,6 +528,9 @@ def annotate_collection_command(
     dataset: Optional[str] = typer.Option(None, help="Dataset tag for every record (a record's own \"dataset\" wins)"),
     batch_size: int = typer.Option(64, help="Docs per nlp.pipe batch"),
     include_text: bool = typer.Option(False, "--include-text", help="Write each record's text beside its entities"),
+    memory_zone: bool = typer.Option(True, "--memory-zone/--no-memory-zone",
+                                     help="Free each shard's new strings from the vocab once it is written, so a "
+                                     "worker's memory stays flat over distinct text"),
 ):
     """Annotate a large collection, resumably: the inputs are cut into shards,
     each written whole (atomically) to the output folder; a rerun skips the
@@ -535,7 +544,7 @@ def annotate_collection_command(
     nlp = load_pipeline(pipeline)  # fail here, with the pipeline named, not in every worker
     try:
         summary = annotate_collection(pipeline, inputs, output, output_format, engine, shard_size, workers,
-                                      address, dataset, batch_size, include_text,
+                                      address, dataset, batch_size, include_text, memory_zone=memory_zone,
                                       report=lambda m: typer.secho(m, fg="yellow", err=True), nlp=nlp)
     except ValueError as err:
         fail(str(err))

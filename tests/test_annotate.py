@@ -173,3 +173,40 @@ def test_evaluate_brat_on_raw_text(pipeline_dir, tmp_path):
     assert "P 0.5000 R 0.5000 F1 0.5000" in result.stdout
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["span_per_type"]["Chemical"]["f"] == 1.0 and scores["n_docs"] == 1
+
+
+def distinct_texts(n):
+    """Texts that each bring words no vocabulary has seen."""
+    return [f"Patient {k} took zorblamycin{k} with {TEXT}" for k in range(n)]
+
+
+def annotations(doc):
+    return [t.text for t in doc], [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def test_memory_zones_free_a_streams_new_strings_and_change_no_annotation(pipeline_dir):
+    from bioner_spacy.annotate import pipe_in_memory_zones
+
+    nlp = spacy.load(pipeline_dir)  # its own vocabulary: the plain stream below grows it
+    texts = distinct_texts(7)
+    before = len(nlp.vocab.strings)
+    zoned = [(annotations(doc), k) for doc, k in
+             pipe_in_memory_zones(nlp, ((t, k) for k, t in enumerate(texts)), 3, as_tuples=True, batch_size=2)]
+    assert len(nlp.vocab.strings) == before and "zorblamycin6" not in nlp.vocab.strings
+    plain = [(annotations(doc), k) for doc, k in nlp.pipe(((t, k) for k, t in enumerate(texts)), as_tuples=True)]
+    assert zoned == plain and [k for _, k in zoned] == list(range(7))
+    assert all(texts[k][s:e] == "cisplatin" for (_, ents), k in plain for s, e, label in ents if label == "Chemical")
+    assert sum(label == "Chemical" for (_, ents), _ in plain for *_, label in ents) == 7
+    assert "zorblamycin6" in nlp.vocab.strings and len(nlp.vocab.strings) > before  # kept without zones
+    # zone_docs 0 is the plain stream
+    assert [annotations(d) for d in pipe_in_memory_zones(nlp, texts, 0)] == [a for a, _ in plain]
+
+
+def test_annotate_without_memory_zones_writes_the_same(pipeline_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(k), "text": t}) + "\n" for k, t in enumerate(distinct_texts(5))))
+    outputs = []
+    for flag in ("--memory-zone", "--no-memory-zone"):
+        cli("annotate", pipeline_dir, src, "-o", tmp_path / f"{flag}.jsonl", flag, check=True)
+        outputs.append((tmp_path / f"{flag}.jsonl").read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count('"Chemical"') >= 5

@@ -319,3 +319,41 @@ def test_ray_engine_joins_a_cluster_by_address_and_resumes(pipeline_dir, collect
     assert f"2 written now, {len(shards) - 2} already there" in result.stdout
     assert output_rows(out) == rows
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.jsonl") if p.name in untouched} == untouched
+
+
+def test_a_shard_is_annotated_in_a_memory_zone(pipeline_dir, tmp_path):
+    """The worker frees the strings a shard's texts brought once its rows are
+    written; without the zone the vocabulary keeps them. The rows are the same."""
+    import spacy
+
+    from bioner_spacy.collection.worker import ShardAnnotator
+
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{k}", "text": f"Patient {k} took zorblamycin{k} with {TOY_TEXT}"}
+                                               for k in range(6)])
+    [shard] = plan_shards([src], 10)
+    rows = {}
+    for zone in (True, False):
+        nlp = spacy.load(pipeline_dir)
+        before = len(nlp.vocab.strings)
+        out = tmp_path / f"out-{zone}"
+        out.mkdir()
+        ShardAnnotator(str(pipeline_dir), str(out), "jsonl", nlp=nlp, memory_zone=zone).annotate(shard)
+        assert ("zorblamycin5" in nlp.vocab.strings) is not zone
+        assert (len(nlp.vocab.strings) == before) is zone
+        rows[zone] = output_rows(out)
+    assert rows[True] == rows[False] and len(rows[True]) == 6 and all(r["entities"] for r in rows[True])
+
+
+def test_memory_benchmark_input_and_running_peaks(tmp_path):
+    from bioner_spacy.benchmark.collection_memory import running_peaks, write_text_input
+
+    text = tmp_path / "text.txt"
+    text.write_text("alpha beta\n\ngamma\n")  # records of 35 and 30 bytes ({"id": "r0", "text": "alpha beta"} + newline)
+    written = write_text_input(text, 140 / 2**20, tmp_path / "in.jsonl")  # 130 bytes after four records: a fifth
+    rows = [json.loads(line) for line in (tmp_path / "in.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["alpha beta", "gamma", "alpha beta", "gamma", "alpha beta"]
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3", "r4"]
+    assert {k: written[k] for k in ("records", "words", "passes", "distinct_records")} == \
+        {"records": 5, "words": 8, "passes": 3, "distinct_records": 2}
+    samples = [(1.0, 300.0), (4.0, 500.0), (6.0, 450.0), (9.5, 520.0)]
+    assert running_peaks(10.0, samples) == {"0.1": 300.0, "0.25": 300.0, "0.5": 500.0, "1": 520.0}

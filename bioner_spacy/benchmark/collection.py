@@ -22,7 +22,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..provenance import machine
 from .speed import thread_env
@@ -59,24 +59,30 @@ def tree_rss_mb(root: int) -> float:
     return total / 1024
 
 
-def run_measured(cmd: List[str], threads: int) -> Dict:
-    """Wall seconds and peak tree memory of one command."""
+def run_traced(cmd: List[str], threads: int, every: float = 0.2) -> Tuple[float, List[Tuple[float, float]]]:
+    """Wall seconds of ``cmd`` and its (seconds, process tree MB) samples."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=thread_env(threads))
-    peak = [0.0]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=thread_env(threads))
+    samples: List[Tuple[float, float]] = []
 
     def sample():
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss_mb(proc.pid))
-            time.sleep(0.2)
+            samples.append((time.perf_counter() - started, tree_rss_mb(proc.pid)))
+            time.sleep(every)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0]}
+    return time.perf_counter() - started, samples
+
+
+def run_measured(cmd: List[str], threads: int) -> Dict:
+    """Wall seconds and peak tree memory of one command."""
+    seconds, samples = run_traced(cmd, threads)
+    return {"seconds": seconds, "peak_rss_mb": max([mb for _, mb in samples] or [0.0])}
 
 
 def write_input(texts: List[str], records: int, path: Path) -> int:
@@ -201,16 +207,20 @@ def main(argv=None) -> None:
     parser.add_argument("--markdown", type=Path, help="Also write the tables here")
     args = parser.parse_args(argv)
     result = measure(args)
+    write_outputs(result, markdown(result), args.output, args.markdown)
+
+
+def write_outputs(result: Dict, text: str, output: Path, markdown_path: Optional[Path]) -> None:
+    """The JSON record, and the tables where asked (each written whole), and
+    the tables on stdout."""
     from ..io import atomic_path
 
-    with atomic_path(args.output) as tmp:
+    with atomic_path(output) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
-    text = markdown(result)
-    if args.markdown:
-        with atomic_path(args.markdown) as tmp:
+    if markdown_path:
+        with atomic_path(markdown_path) as tmp:
             tmp.write_text(text)
     print(text)
-
 
 if __name__ == "__main__":
     main()

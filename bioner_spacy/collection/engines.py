@@ -52,11 +52,14 @@ def annotate_collection(
     dataset: Optional[str] = None,
     batch_size: int = 64,
     include_text: bool = False,
+    memory_zone: bool = True,
     report: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     nlp=None,
 ) -> RunSummary:
     """Plan the shards, skip the finished ones, annotate the rest. nlp: the
-    pipeline already loaded here, which the local engine then uses as is."""
+    pipeline already loaded here, which the local engine then uses as is.
+    memory_zone: each shard is annotated inside ``nlp.memory_zone()``, so a
+    worker's vocabulary does not grow with the distinct words it reads."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
     started = time.perf_counter()
@@ -68,7 +71,7 @@ def annotate_collection(
     if len(pending) < len(shards):
         report(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already in {out}")
     settings = dict(pipeline=str(pipeline), out=str(out), output_format=output_format, dataset=dataset,
-                    batch_size=batch_size, include_text=include_text)
+                    batch_size=batch_size, include_text=include_text, memory_zone=memory_zone)
     failed: List[tuple] = []
     progress = tqdm(total=total, initial=total - left, unit="rec", desc=f"annotate ({engine})",
                     file=sys.stderr, mininterval=2, smoothing=0.1)

@@ -4,9 +4,13 @@ The pipeline is loaded once per worker (``ShardAnnotator``). A shard's
 records are annotated in batches with ``nlp.pipe``; when a batch raises,
 its records are annotated one at a time, so one bad record (longer than
 ``nlp.max_length``, say) costs only itself: it becomes an error row with
-its id and the reason, and the run goes on.
+its id and the reason, and the run goes on. A shard is annotated inside
+``nlp.memory_zone()``: the strings and lexemes its texts added to the vocab
+are freed once its rows are built, so a long-lived worker's memory does not
+grow with the vocabulary of everything it has read.
 """
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -26,7 +30,8 @@ class ShardResult:
 
 class ShardAnnotator:
     def __init__(self, pipeline: str, out: str, output_format: str, dataset: Optional[str] = None,
-                 batch_size: int = 64, include_text: bool = False, threads: int = 0, nlp=None):
+                 batch_size: int = 64, include_text: bool = False, threads: int = 0, nlp=None,
+                 memory_zone: bool = True):
         """nlp: the pipeline already loaded in this process (else loaded from ``pipeline``)."""
         import spacy
 
@@ -35,6 +40,7 @@ class ShardAnnotator:
         self.nlp = nlp if nlp is not None else spacy.load(pipeline)
         self.out, self.output_format = Path(out), output_format
         self.dataset, self.batch_size, self.include_text = dataset, batch_size, include_text
+        self.memory_zone = memory_zone
         self.check_dataset = dataset_check(self.nlp)
 
     def annotate(self, shard: Shard) -> ShardResult:
@@ -49,14 +55,15 @@ class ShardAnnotator:
                 rows[k] = {"id": record.id, "error": problem}
             else:
                 todo.append(k)
-        for begin in range(0, len(todo), self.batch_size):
-            batch = todo[begin:begin + self.batch_size]
-            try:
-                done = self.annotate_records([records[k] for k in batch])
-            except Exception:  # noqa: BLE001 - retried one record at a time below
-                done = [self.annotate_one(records[k]) for k in batch]
-            for k, row in zip(batch, done):
-                rows[k] = row
+        with self.nlp.memory_zone() if self.memory_zone else nullcontext():  # rows are plain dicts: they outlive it
+            for begin in range(0, len(todo), self.batch_size):
+                batch = todo[begin:begin + self.batch_size]
+                try:
+                    done = self.annotate_records([records[k] for k in batch])
+                except Exception:  # noqa: BLE001 - retried one record at a time below
+                    done = [self.annotate_one(records[k]) for k in batch]
+                for k, row in zip(batch, done):
+                    rows[k] = row
         write_shard(self.out, shard.index, self.output_format, rows)
         failed = [(row["id"], row["error"]) for row in rows if "error" in row]
         return ShardResult(shard.index, len(rows), failed, time.perf_counter() - started)
