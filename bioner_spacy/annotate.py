@@ -75,18 +75,20 @@ def pipe_in_memory_zones(nlp, items: Iterable, zone_docs: int = ZONE_DOCS, **pip
     group inside ``nlp.memory_zone()``. spaCy keeps every string and lexeme a
     text adds to the vocab for the life of the pipeline, so over a stream of
     distinct text (PubMed) memory grows with the vocabulary read; a zone frees
-    what its texts added when it ends. A yielded doc is valid only until the
-    next one is asked for: use or copy it before. ``zone_docs`` 0: one plain
+    what its texts added when it ends. The items are drawn from ``items``
+    inside the zone, so a lazy stream of docs made by ``nlp.make_doc`` is
+    tokenized inside it too. A yielded doc is valid only until the next one
+    is asked for: use or copy it before. ``zone_docs`` 0: one plain
     ``nlp.pipe`` stream, no zones."""
     if zone_docs <= 0:
         yield from nlp.pipe(items, **pipe_kwargs)
         return
     stream = iter(items)
     while True:
-        group = list(islice(stream, zone_docs))
-        if not group:
-            return
         with nlp.memory_zone():
+            group = list(islice(stream, zone_docs))
+            if not group:
+                return
             yield from nlp.pipe(group, **pipe_kwargs)
 
 

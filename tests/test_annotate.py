@@ -202,6 +202,18 @@ def test_memory_zones_free_a_streams_new_strings_and_change_no_annotation(pipeli
     assert [annotations(d) for d in pipe_in_memory_zones(nlp, texts, 0)] == [a for a, _ in plain]
 
 
+def test_a_lazy_stream_of_docs_is_tokenized_inside_its_zone(pipeline_dir):
+    """`annotate` hands the zones docs that a generator makes with make_doc:
+    their strings are freed too."""
+    from bioner_spacy.annotate import pipe_in_memory_zones
+
+    nlp = spacy.load(pipeline_dir)
+    before = len(nlp.vocab.strings)
+    docs = (nlp.make_doc(text) for text in distinct_texts(5))
+    assert [len(doc.ents) for doc in pipe_in_memory_zones(nlp, docs, 2)] == [2] * 5
+    assert len(nlp.vocab.strings) == before and "zorblamycin4" not in nlp.vocab.strings
+
+
 def test_annotate_without_memory_zones_writes_the_same(pipeline_dir, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(k), "text": t}) + "\n" for k, t in enumerate(distinct_texts(5))))
