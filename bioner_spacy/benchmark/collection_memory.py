@@ -65,12 +65,22 @@ def running_peaks(seconds: float, samples: List[Tuple[float, float]]) -> Dict[st
 
 
 def measure(args) -> Dict:
+    """Every engine and setting on one input; the record so far is written to
+    ``args.output`` after each run, so a long measurement stopped midway
+    keeps what it finished."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = tmp / "in.jsonl"
         written = write_text_input(args.text, args.input_mb, src)
         print(f"input: {written}", file=sys.stderr)
+
+        def record() -> Dict:
+            return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                    "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size,
+                    "threads": args.threads, "input": written, "rows": rows,
+                    "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
+
         for engine in args.engines:
             for zone in args.zones:
                 out = tmp / f"out-{engine}-{zone}"
@@ -83,10 +93,8 @@ def measure(args) -> Dict:
                              "words_per_s": written["words"] / seconds, "peaks_mb": running_peaks(seconds, samples),
                              "samples": samples[::max(1, len(samples) // 200)]})
                 subprocess.run(["rm", "-rf", str(out)], check=True)  # the output is as large as the input
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-            "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size, "threads": args.threads,
-            "input": written, "rows": rows,
-            "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
+                write_record(record(), args.output)
+    return record()
 
 
 def markdown(results: List[Dict]) -> str:
@@ -141,6 +149,13 @@ def main(argv=None) -> None:
         parser.error(f"--text {args.text} is not a file (spacy project run prepare-text writes pretraining/text.txt)")
     result = measure(args)
     write_outputs(result, markdown([result]), args.output, args.markdown)
+
+
+def write_record(result: Dict, path: Path) -> None:
+    from ..io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
 
 
 def write_markdown(results: List[Dict], path: Path) -> None:
