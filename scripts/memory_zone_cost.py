@@ -39,7 +39,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             found.setdefault(zone_docs, ents)
             same = ents == found[zone_docs]
-            print(f"round {round_no}: zones of {zone_docs or 'none'} docs: {seconds:.1f} s, {words / seconds:.0f} words/s, "
+            print(f"round {round_no}: {f'zones of {zone_docs} docs' if zone_docs else 'no zones'}: {seconds:.1f} s, {words / seconds:.0f} words/s, "
                   f"{sum(map(len, ents))} entities{'' if same else ' (differs from round 0)'}", flush=True)
     print(f"{len(lines)} lines, {words} words; the same entities with and without zones: "
           f"{found[args.zone_docs] == found[0]}")

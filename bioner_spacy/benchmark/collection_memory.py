@@ -112,7 +112,7 @@ def markdown(results: List[Dict]) -> str:
             "",
             f"`{result['pipeline']}` over {given['input_mb']:.0f} MB of JSONL ({given['records']} records, "
             f"{given['words']} words) made of the lines of `{result['text']}`, the first {given['distinct_records']} "
-            f"records distinct (the file read {given['passes']} times), shards of {result['shard_size']} records, "
+            f"records distinct (the file read {given['passes']} time{'s' if given['passes'] != 1 else ''}), shards of {result['shard_size']} records, "
             f"{result['threads']} thread per process; date {result['date'][:10]}; machine: {result['machine']}. "
             f"Command: `{result['command']}`.",
             "",
