@@ -3,14 +3,14 @@ JSONL with a "text" field, folders of brat ``.txt`` files) read as a stream
 of records, and the outputs (JSONL with character offsets, or brat ``.ann``)
 written from the annotated docs.
 
-Inputs are read lazily, one record at a time, and annotated inside spaCy's
-memory zones (``pipe_in_memory_zones``), so memory does not grow with the
-input. A JSONL line that cannot be read is reported through ``on_error``
+Inputs are read lazily, one record at a time, and (in one process)
+annotated inside spaCy's memory zones (``pipe_in_memory_zones``), so memory
+does not grow with the input. A JSONL line that cannot be read is reported through ``on_error``
 (file, line, reason) and skipped; the other lines go on.
 """
 import json
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
@@ -75,21 +75,34 @@ def pipe_in_memory_zones(nlp, items: Iterable, zone_docs: int = ZONE_DOCS, **pip
     group inside ``nlp.memory_zone()``. spaCy keeps every string and lexeme a
     text adds to the vocab for the life of the pipeline, so over a stream of
     distinct text (PubMed) memory grows with the vocabulary read; a zone frees
-    what its texts added when it ends. The items are drawn from ``items``
-    inside the zone, so a lazy stream of docs made by ``nlp.make_doc`` is
-    tokenized inside it too. A yielded doc is valid only until the next one
-    is asked for: use or copy it before. ``zone_docs`` 0: one plain
-    ``nlp.pipe`` stream, no zones."""
-    if zone_docs <= 0:
+    what its texts added when it ends. The items are drawn lazily from
+    ``items`` inside the zone, so a stream of docs made by ``nlp.make_doc``
+    is tokenized inside it too, and no more than ``nlp.pipe`` holds is in
+    memory at once. The caller's loop body runs inside the zone: a yielded
+    doc is valid only until the next one is asked for (use or copy it
+    before), and strings the caller adds meanwhile are freed too. Zones do
+    not nest (spaCy): inside one already, this is the plain stream.
+    ``zone_docs`` 0: one plain ``nlp.pipe`` stream, no zones."""
+    if zone_docs <= 0 or nlp.vocab.in_memory_zone:
         yield from nlp.pipe(items, **pipe_kwargs)
         return
     stream = iter(items)
     while True:
         with nlp.memory_zone():
-            group = list(islice(stream, zone_docs))
-            if not group:
+            first = next(stream, _END)
+            if first is _END:
                 return
-            yield from nlp.pipe(group, **pipe_kwargs)
+            yield from nlp.pipe(chain([first], islice(stream, zone_docs - 1)), **pipe_kwargs)
+
+
+_END = object()
+
+
+def zones_change_output(nlp) -> bool:
+    """Whether a stream cut into zones annotates differently from one whole
+    stream: a component that carries context from doc to doc within an
+    ``nlp.pipe`` stream (``bioner_abbreviations`` with context > 0)."""
+    return any(name == "bioner_abbreviations" and getattr(pipe, "context", 0) > 0 for name, pipe in nlp.pipeline)
 
 
 def read_text(path: Path) -> Record:

@@ -12,6 +12,7 @@ vectors  floret vectors from the prepared text, for paths.vectors
 import random
 import sys
 import time
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
@@ -445,13 +446,15 @@ def annotate_files(
     batch_size: int = typer.Option(64, help="Docs per batch"),
     n_process: int = typer.Option(1, help="Worker processes"),
     memory_zone: bool = typer.Option(True, "--memory-zone/--no-memory-zone",
-                                     help="Free each 1000 docs' new strings from the vocab when they are written, so "
-                                     "memory stays flat over distinct text (one process only: with --n-process > 1, off)"),
+                                     help="Free each 1000 docs' new strings from the vocab once they are written, so "
+                                     "memory stays flat over distinct text (off with --n-process > 1, and with an "
+                                     "abbreviation component that reads the docs before)"),
 ):
     """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
     stderr and skipped, the others go on. The output appears only when every
     input is done (written beside it, then moved into place)."""
-    from .annotate import ZONE_DOCS, brat_name, dataset_check, pipe_in_memory_zones, read_inputs, write_brat, write_jsonl_line
+    from .annotate import (ZONE_DOCS, brat_name, dataset_check, pipe_in_memory_zones, read_inputs, write_brat,
+                           write_jsonl_line, zones_change_output)
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
@@ -491,21 +494,23 @@ def annotate_files(
                 names = set()
             stream = open(tmp, "w", encoding="utf8") if output_format == "jsonl" else None
             try:
-                # zones need one process: spaCy's worker processes keep vocabularies of their own
-                zone_docs = ZONE_DOCS if memory_zone and n_process == 1 else 0
-                annotated = pipe_in_memory_zones(nlp, docs_with_records(), zone_docs, as_tuples=True,
-                                                 batch_size=batch_size, n_process=n_process)
-                for doc, record in tqdm(annotated, desc="annotate", unit="doc", file=sys.stderr, mininterval=2):
-                    if stream is not None:
-                        write_jsonl_line(stream, record, doc)
-                    else:
-                        name, k = brat_name(record.id), 1
-                        while name in names:
-                            k += 1
-                            name = f"{brat_name(record.id)}_{k}"
-                        names.add(name)
-                        write_brat(tmp, name, doc)
-                    n_docs += 1
+                # zones need one process (spaCy's worker processes keep vocabularies of their own) and a
+                # pipeline whose docs do not read the docs before them in the stream
+                zone_docs = ZONE_DOCS if memory_zone and n_process == 1 and not zones_change_output(nlp) else 0
+                # closed on any error, so the vocabulary is never left inside a zone
+                with closing(pipe_in_memory_zones(nlp, docs_with_records(), zone_docs, as_tuples=True,
+                                                  batch_size=batch_size, n_process=n_process)) as annotated:
+                    for doc, record in tqdm(annotated, desc="annotate", unit="doc", file=sys.stderr, mininterval=2):
+                        if stream is not None:
+                            write_jsonl_line(stream, record, doc)
+                        else:
+                            name, k = brat_name(record.id), 1
+                            while name in names:
+                                k += 1
+                                name = f"{brat_name(record.id)}_{k}"
+                            names.add(name)
+                            write_brat(tmp, name, doc)
+                        n_docs += 1
             finally:
                 if stream is not None:
                     stream.close()

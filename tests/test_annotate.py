@@ -222,3 +222,41 @@ def test_annotate_without_memory_zones_writes_the_same(pipeline_dir, tmp_path):
         cli("annotate", pipeline_dir, src, "-o", tmp_path / f"{flag}.jsonl", flag, check=True)
         outputs.append((tmp_path / f"{flag}.jsonl").read_text())
     assert outputs[0] == outputs[1] and outputs[0].count('"Chemical"') >= 5
+
+
+def test_a_zone_closed_early_or_broken_leaves_the_vocabulary_as_it_was(pipeline_dir):
+    from bioner_spacy.annotate import pipe_in_memory_zones
+
+    nlp = spacy.load(pipeline_dir)
+    before = len(nlp.vocab.strings)
+    stream = pipe_in_memory_zones(nlp, distinct_texts(5), 2)
+    next(stream)
+    assert nlp.vocab.in_memory_zone
+    stream.close()
+    assert not nlp.vocab.in_memory_zone and len(nlp.vocab.strings) == before
+
+    def broken():
+        yield from distinct_texts(3)
+        raise OSError("input gone")
+
+    with pytest.raises(OSError, match="input gone"):
+        list(pipe_in_memory_zones(nlp, broken(), 2))
+    assert not nlp.vocab.in_memory_zone and len(nlp.vocab.strings) == before
+    # inside a zone already (spaCy's zones do not nest): one plain stream within the caller's zone
+    with nlp.memory_zone():
+        assert len(list(pipe_in_memory_zones(nlp, distinct_texts(3), 2))) == 3
+    assert len(nlp.vocab.strings) == before
+
+
+def test_zones_stay_off_where_they_would_change_the_entities(pipeline_dir):
+    """An abbreviation component with context reads the docs before each one in
+    the stream: cutting the stream into zones would cut that context."""
+    from bioner_spacy.annotate import zones_change_output
+
+    nlp = spacy.load(pipeline_dir)
+    assert not zones_change_output(nlp)
+    nlp.add_pipe("bioner_abbreviations", config={"context": 0})
+    assert not zones_change_output(nlp)
+    nlp.remove_pipe("bioner_abbreviations")
+    nlp.add_pipe("bioner_abbreviations", config={"context": 3})
+    assert zones_change_output(nlp)

@@ -357,3 +357,17 @@ def test_memory_benchmark_input_and_running_peaks(tmp_path):
         {"records": 5, "words": 8, "passes": 3, "distinct_records": 2}
     samples = [(1.0, 300.0), (4.0, 500.0), (6.0, 450.0), (9.5, 520.0)]
     assert running_peaks(10.0, samples) == {"0.1": 300.0, "0.25": 300.0, "0.5": 500.0, "1": 520.0}
+
+
+def test_the_engine_passes_the_memory_zone_setting_to_its_worker(pipeline_dir, tmp_path):
+    import spacy
+
+    from bioner_spacy.collection.engines import annotate_collection
+
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{k}", "text": f"Patient {k} took quuxamide{k} ."}
+                                               for k in range(4)])
+    for zone in (True, False):
+        nlp = spacy.load(pipeline_dir)
+        annotate_collection(str(pipeline_dir), [src], tmp_path / f"out-{zone}", shard_size=2, nlp=nlp,
+                            memory_zone=zone, report=lambda message: None)
+        assert ("quuxamide3" in nlp.vocab.strings) is not zone

@@ -222,5 +222,6 @@ def write_outputs(result: Dict, text: str, output: Path, markdown_path: Optional
             tmp.write_text(text)
     print(text)
 
+
 if __name__ == "__main__":
     main()

@@ -18,7 +18,7 @@ the run's time: flat memory reads the same at 10 % and at 100 %.
 """
 import argparse
 import json
-import subprocess
+import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -75,8 +75,10 @@ def measure(args) -> Dict:
         written = write_text_input(args.text, args.input_mb, src)
         print(f"input: {written}", file=sys.stderr)
 
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
         def record() -> Dict:
-            return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+            return {"date": started, "machine": machine(),
                     "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size,
                     "threads": args.threads, "input": written, "rows": rows,
                     "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
@@ -92,7 +94,7 @@ def measure(args) -> Dict:
                 rows.append({"engine": ENGINES[engine], "memory_zone": zone, "seconds": seconds,
                              "words_per_s": written["words"] / seconds, "peaks_mb": running_peaks(seconds, samples),
                              "samples": samples[::max(1, len(samples) // 200)]})
-                subprocess.run(["rm", "-rf", str(out)], check=True)  # the output is as large as the input
+                shutil.rmtree(out, ignore_errors=True)  # the output is as large as the input
                 write_record(record(), args.output)
     return record()
 
@@ -163,6 +165,7 @@ def write_markdown(results: List[Dict], path: Path) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(markdown(results))
+
 
 if __name__ == "__main__":
     main()

@@ -55,7 +55,9 @@ class ShardAnnotator:
                 rows[k] = {"id": record.id, "error": problem}
             else:
                 todo.append(k)
-        with self.nlp.memory_zone() if self.memory_zone else nullcontext():  # rows are plain dicts: they outlive it
+        # rows are plain dicts: they outlive the zone; zones do not nest (spaCy)
+        in_zone = self.memory_zone and not self.nlp.vocab.in_memory_zone
+        with self.nlp.memory_zone() if in_zone else nullcontext():
             for begin in range(0, len(todo), self.batch_size):
                 batch = todo[begin:begin + self.batch_size]
                 try:
