@@ -9,6 +9,7 @@ does not grow with the input. A JSONL line that cannot be read is reported throu
 (file, line, reason) and skipped; the other lines go on.
 """
 import json
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -88,7 +89,7 @@ def pipe_in_memory_zones(nlp, items: Iterable, zone_docs: int = ZONE_DOCS, **pip
         return
     stream = iter(items)
     while True:
-        with nlp.memory_zone():
+        with memory_zone(nlp):
             first = next(stream, _END)
             if first is _END:
                 return
@@ -98,11 +99,19 @@ def pipe_in_memory_zones(nlp, items: Iterable, zone_docs: int = ZONE_DOCS, **pip
 _END = object()
 
 
+@contextmanager
+def memory_zone(nlp, wanted: bool = True) -> Iterator[None]:
+    """``nlp.memory_zone()`` where wanted, unless one is open already (spaCy's
+    zones do not nest: the caller's zone frees these strings too)."""
+    with nlp.memory_zone() if wanted and not nlp.vocab.in_memory_zone else nullcontext():
+        yield
+
+
 def zones_change_output(nlp) -> bool:
     """Whether a stream cut into zones annotates differently from one whole
-    stream: a component that carries context from doc to doc within an
-    ``nlp.pipe`` stream (``bioner_abbreviations`` with context > 0)."""
-    return any(name == "bioner_abbreviations" and getattr(pipe, "context", 0) > 0 for name, pipe in nlp.pipeline)
+    stream: a component says so (``reads_earlier_docs``: it carries context
+    from doc to doc within an ``nlp.pipe`` stream)."""
+    return any(getattr(pipe, "reads_earlier_docs", False) for _, pipe in nlp.pipeline)
 
 
 def read_text(path: Path) -> Record:

@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Iterator, Union
 
 
+def write_text(target: Union[str, Path], text: str) -> None:
+    """``text`` into ``target``, whole or not at all."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf8")
+
+
 @contextmanager
 def atomic_path(target: Union[str, Path], directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it into place only when

@@ -14,7 +14,6 @@ of those sizes, to show whether peak memory grows with the input.
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -213,13 +212,11 @@ def main(argv=None) -> None:
 def write_outputs(result: Dict, text: str, output: Path, markdown_path: Optional[Path]) -> None:
     """The JSON record, and the tables where asked (each written whole), and
     the tables on stdout."""
-    from ..io import atomic_path
+    from ..io import write_text
 
-    with atomic_path(output) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
+    write_text(output, json.dumps(result, indent=2))
     if markdown_path:
-        with atomic_path(markdown_path) as tmp:
-            tmp.write_text(text)
+        write_text(markdown_path, text)
     print(text)
 
 

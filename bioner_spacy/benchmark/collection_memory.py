@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..provenance import machine
-from .collection import commands, run_traced, write_outputs
+from ..io import write_text
+from .collection import commands, run_traced
 
 ENGINES = {"annotate": "annotate (one process)", "local": "annotate-collection, local engine",
            "ray2": "annotate-collection, ray, 2 workers"}
@@ -75,13 +76,10 @@ def measure(args) -> Dict:
         written = write_text_input(args.text, args.input_mb, src)
         print(f"input: {written}", file=sys.stderr)
 
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-        def record() -> Dict:
-            return {"date": started, "machine": machine(),
-                    "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size,
-                    "threads": args.threads, "input": written, "rows": rows,
-                    "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
+        record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                  "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size,
+                  "threads": args.threads, "input": written, "rows": rows,
+                  "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
 
         for engine in args.engines:
             for zone in args.zones:
@@ -95,8 +93,8 @@ def measure(args) -> Dict:
                              "words_per_s": written["words"] / seconds, "peaks_mb": running_peaks(seconds, samples),
                              "samples": samples[::max(1, len(samples) // 200)]})
                 shutil.rmtree(out, ignore_errors=True)  # the output is as large as the input
-                write_record(record(), args.output)
-    return record()
+                write_text(args.output, json.dumps(record, indent=2))
+    return record
 
 
 def markdown(results: List[Dict]) -> str:
@@ -143,28 +141,16 @@ def main(argv=None) -> None:
     if args.report:
         if not args.markdown:
             parser.error("--report needs --markdown")
-        write_markdown([json.loads(p.read_text()) for p in args.report], args.markdown)
+        write_text(args.markdown, markdown([json.loads(p.read_text()) for p in args.report]))
         return
     if not (args.pipeline and args.text and args.output):
         parser.error("a run needs --pipeline, --text and --output")
     if not args.text.is_file():
         parser.error(f"--text {args.text} is not a file (spacy project run prepare-text writes pretraining/text.txt)")
-    result = measure(args)
-    write_outputs(result, markdown([result]), args.output, args.markdown)
-
-
-def write_record(result: Dict, path: Path) -> None:
-    from ..io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-
-
-def write_markdown(results: List[Dict], path: Path) -> None:
-    from ..io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(markdown(results))
+    text = markdown([measure(args)])  # measure writes its record to --output after every run
+    if args.markdown:
+        write_text(args.markdown, text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ are freed once its rows are built, so a long-lived worker's memory does not
 grow with the vocabulary of everything it has read.
 """
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..annotate import dataset_check, doc_record
+from ..annotate import dataset_check, doc_record, memory_zone
 from .shards import write_shard
 from .sources import CollectionRecord, Shard, read_shard
 
@@ -55,9 +54,7 @@ class ShardAnnotator:
                 rows[k] = {"id": record.id, "error": problem}
             else:
                 todo.append(k)
-        # rows are plain dicts: they outlive the zone; zones do not nest (spaCy)
-        in_zone = self.memory_zone and not self.nlp.vocab.in_memory_zone
-        with self.nlp.memory_zone() if in_zone else nullcontext():
+        with memory_zone(self.nlp, self.memory_zone):  # rows are plain dicts: they outlive the zone
             for begin in range(0, len(todo), self.batch_size):
                 batch = todo[begin:begin + self.batch_size]
                 try:

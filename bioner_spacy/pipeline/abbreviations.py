@@ -172,6 +172,12 @@ class Abbreviations:
         self.context = context
         self.remove_undefined = remove_undefined
 
+    @property
+    def reads_earlier_docs(self) -> bool:
+        """Whether a doc's annotation depends on the docs before it in the
+        ``pipe`` stream (a stream cut in pieces annotates differently)."""
+        return self.context > 0
+
     def __call__(self, doc: Doc) -> Doc:
         return apply_definitions(doc, definitions_by_type(doc), self.remove_undefined)
 
