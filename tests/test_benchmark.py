@@ -2,6 +2,7 @@
 reduced-data readers, and (slow) the quick matrix end to end."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,77 @@ def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_pa
     bench.execute = execute
     bench.run_all(runs, jobs=2, log=lambda line: None)
     assert started == ["a", "a", "a-abbr", "a-abbr"]
+
+
+FINE_TUNE = ('  ft: {config: cfa_mtm, corpora: one, starts_from: mtm, budget: tune, '
+             'overrides: {components.cfa_ner.model.output: crf}}')
+
+
+@pytest.mark.parametrize("start, message", [
+    ("nobody", "starts_from names 'nobody', which is not defined"),
+    ("a-abbr", "starts_from names 'a-abbr', which trains nothing itself"),
+    ("ft", "starts_from names 'ft', which starts from another itself"),
+])
+def test_a_system_that_starts_from_anothers_model_is_checked(spec, start, message):
+    spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}', SCORING_SYSTEM + "\n" + FINE_TUNE
+                                 + f"\n  bad: {{config: cfa_mtm, corpora: one, starts_from: {start}}}"))
+    with pytest.raises(ValueError, match=message):
+        load_matrix(spec, "m")
+
+
+def test_a_system_that_starts_from_anothers_model(spec, tmp_path):
+    """Fine-tuning: each corpus's run sources every component from the kept
+    model of the one run of the start system (same seed) that trained on
+    that corpus, and is trained after it; it needs that cell and model, its
+    settings name the start and its training, so a start trained again
+    makes it stale; its budget's dev_limit holds for a one-corpus system."""
+    from spacy.util import load_config
+
+    from bioner_spacy.benchmark.runner import Bench
+
+    spec.write_text(SPEC.replace('  trf: {config: cfa_trf, gpu: true}', '  trf: {config: cfa_trf, gpu: true}\n' + FINE_TUNE)
+                    .replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {tune: {max_steps: 200, patience: 100, dev_limit: 0}}")
+                    .replace("systems: [mtm], datasets: [NCBI-disease, BC2GM]", "systems: [mtm, ft], datasets: [NCBI-disease, BC2GM]"))
+    matrix = load_matrix(spec, "m")
+    bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
+    run, start = Run("ft", ("BC2GM",), 1), Run("mtm", ("BC2GM", "NCBI-disease"), 1)
+    assert [r for r in matrix.runs() if r.system == "ft"] == [Run("ft", (d,), s) for s in (0, 1, 2) for d in ("NCBI-disease", "BC2GM")]
+    assert matrix.start_run(run) == start
+    assert bench.overrides(run)["bioner.dev_limit"] == 0 and bench.overrides(start)["bioner.dev_limit"] == 300
+    # a run on half of NCBI-disease starts from the multi-task run on that half (the reduced curve's)
+    half = (("NCBI-disease", 0.5),)
+    assert matrix.start_run(Run("ft", ("NCBI-disease",), 1, half)) == Run("mtm", ("BC2GM", "NCBI-disease"), 1, half)
+    with pytest.raises(ValueError, match="ft__BC5CDR-chem__seed1 starts from system 'mtm'.*has no run of it"):
+        matrix.start_run(Run("ft", ("BC5CDR-chem",), 1))
+    with pytest.raises(RuntimeError, match=re.escape(f"starts from the model of {start.key}, which has no current cell: run it first (--systems mtm)")):
+        bench.settings(run)
+    bench.cell_path(start).parent.mkdir(parents=True)
+    bench.cell_path(start).write_text(json.dumps({**cell(start, {"BC2GM": 0.8}), "settings": bench.settings(start), "train_seconds": 9.0}))
+    with pytest.raises(RuntimeError, match="no model kept in"):
+        bench.settings(run)
+    model = bench.run_dir(start) / "model" / "model-best"
+    model.mkdir(parents=True)
+    os.utime(bench.cell_path(start), (model.stat().st_mtime + 10,) * 2)
+    settings = bench.settings(run)
+    assert (settings["starts_from"], len(settings["start_digest"])) == (start.key, 16)
+    config = load_config(bench.write_config(run), interpolate=False)
+    assert dict(config["components"]) == {"cfa_ner": {"source": str(model.resolve())}}
+    assert config["bioner"]["datasets"] == ["BC2GM"]
+    assert bench.is_current({"settings": settings}, run)
+    retrained = {**json.loads(bench.cell_path(start).read_text()), "train_seconds": 12.0}
+    bench.cell_path(start).write_text(json.dumps(retrained))
+    assert not bench.is_current({"settings": settings}, run)
+    # the start trains first, even when listed after
+    started = []
+
+    def execute(r):
+        started.append(r.system)
+        return {**cell(r, {d: 0.8 for d in r.train}), "train_seconds": 1.0}
+
+    bench.execute = execute
+    bench.cell_path(start).unlink()
+    bench.run_all([run, start], jobs=2, log=lambda line: None)
+    assert started == ["mtm", "ft"]
 
 
 def test_a_group_may_show_no_published_figures(spec, tmp_path):

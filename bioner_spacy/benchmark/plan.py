@@ -33,6 +33,10 @@ class System:
     # corpora and budget are that system's) with `evaluate`'s extra arguments to `bioner-spacy evaluate`
     model_of: str = ""
     evaluate: Tuple[str, ...] = ()
+    # a system that trains on from another's trained model (fine-tuning): every component of its
+    # pipeline is sourced from the kept model of system `starts_from`'s run of the same seed (and
+    # shares) that trained on this run's corpora among others, then trained on this run's corpora
+    starts_from: str = ""
 
 
 @dataclass(frozen=True, order=True)
@@ -161,6 +165,21 @@ class Matrix:
                     points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)
         return points
 
+    def start_run(self, run: Run) -> Run:
+        """The run whose trained model ``run`` starts from (its system's
+        ``starts_from``): the matrix's one run of that system with the same
+        seed and shares whose corpora include all of ``run``'s. A ValueError
+        when there is none, or more than one to choose from."""
+        source = self.systems[run.system].starts_from
+        found = sorted({r for r in self.runs(gpu=True) if r.system == source and r.seed == run.seed
+                        and r.fractions == run.fractions and set(run.train) <= set(r.train)})
+        if len(found) != 1:
+            which = "no run" if not found else f"{len(found)} runs ({', '.join(r.key for r in found)})"
+            raise ValueError(f"{run.key} starts from system {source!r}'s model trained on {', '.join(run.train)} with "
+                             f"seed {run.seed}: matrix {self.name!r} has {which} of it; a group must run {source!r} "
+                             "on those corpora, once")
+        return found[0]
+
     def runs(self, gpu: bool = False) -> List[Run]:
         """Every run, each once, in matrix order."""
         seen, out = set(), []
@@ -266,7 +285,13 @@ def load_matrix(path: Path, name: str) -> Matrix:
             fail(path, f"system {sys_name!r}: corpora must be one of {CORPORA_KINDS}, got {s.get('corpora')!r}")
         systems[sys_name] = System(sys_name, s["config"], tuple(sorted((s.get("overrides") or {}).items())),
                                    s.get("corpora", "file"), bool(s.get("gpu", False)), s.get("label", sys_name),
-                                   s.get("budget", ""))
+                                   s.get("budget", ""), starts_from=s.get("starts_from") or "")
+    for sys_name, system in systems.items():
+        start = system.starts_from
+        if start and (start not in systems or systems[start].model_of or systems[start].starts_from):
+            why = ("which is not defined" if start not in systems else
+                   "which trains nothing itself" if systems[start].model_of else "which starts from another itself")
+            fail(path, f"system {sys_name!r}: starts_from names {start!r}, {why}")
     matrices = spec.get("matrices") or {}
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")

@@ -179,8 +179,12 @@ class Bench:
             if run.fractions:
                 o["corpora.train.fraction"] = run.fraction_of(dataset)
         else:
+            # a one-corpus system whose named budget sets dev_limit scores that many dev docs
+            named = self.matrix.budgets.get(system.budget, {})
+            dev_limit = named["dev_limit"] if system.corpora == "one" and "dev_limit" in named else \
+                self.matrix.dev_limit_per_corpus
             o.update({"bioner.corpus_dir": str(self.corpus_dir), "bioner.datasets": list(run.train),
-                      "bioner.dev_limit": self.matrix.dev_limit_per_corpus})
+                      "bioner.dev_limit": dev_limit})
             if run.fractions:
                 o["corpora.train.fractions"] = dict(run.fractions)
         return o
@@ -198,6 +202,8 @@ class Bench:
         system = self.matrix.systems[run.system]
         if system.model_of:
             settings.update({"model_of": system.model_of, "evaluate": list(system.evaluate)})
+        if system.starts_from:
+            settings.update(self.start_settings(run, strict))
         builds = {"vectors": (overrides.get("paths.vectors", config_vectors(config)), vectors_manifest),
                   "init_tok2vec": (overrides.get("paths.init_tok2vec"), tok2vec_digest)}
         for name, (path, describe) in builds.items():
@@ -209,6 +215,23 @@ class Bench:
                         raise
                     settings[name] = None
         return settings
+
+    def start_settings(self, run: Run, strict: bool = True) -> Dict:
+        """What a run that starts from another's model (``starts_from``) was
+        made from: that run's key and the digest of its cell's training, so a
+        fine-tuned cell is stale once its start is trained again. strict: an
+        error, naming what to run, when the start has no current cell or kept
+        model (else the digest reads None)."""
+        start = self.matrix.start_run(run)
+        cell = self.current_cells([start]).get(start.key)
+        if strict:
+            if cell is None:
+                raise RuntimeError(f"{run.key} starts from the model of {start.key}, which has no current cell: "
+                                   f"run it first (--systems {start.system})")
+            model, why_not = self.kept_model(start, self.cell_path(start))
+            if model is None:
+                raise RuntimeError(f"{run.key} starts from the model of {start.key}: {why_not}; run {start.key} again")
+        return {"starts_from": start.key, "start_digest": training_digest(cell) if cell else None}
 
     def is_current(self, cell: Dict, run: Run, check_vectors: bool = True) -> bool:
         """Whether the cell was made with today's settings. The builds it read
@@ -265,6 +288,11 @@ class Bench:
             raise ValueError(f"{path}: cannot apply the benchmark settings of run {run.key}: {err}") from None
         if config.get("pretraining"):
             config["pretraining"] = complete_pretraining(config["pretraining"])
+        if system.starts_from:
+            # every component trains on from the start's kept model (spaCy resumes a sourced component)
+            start = self.model_dir(self.matrix.start_run(run)) / "model-best"
+            for name in config["nlp"]["pipeline"]:
+                config["components"][name] = {"source": str(start.resolve())}
         config["training"]["logger"] = {"@loggers": "bioner.BenchmarkLogger.v1",
                                         "output_file": str(self.run_dir(run) / "train_log.jsonl")}
         target = self.run_dir(run) / "config.cfg"
@@ -300,6 +328,7 @@ class Bench:
             "config": f"configs/{system.config}.cfg", "overrides": self.overrides(run), "train": list(run.train),
             "fractions": dict(run.fractions), "seed": run.seed, "steps": self.matrix.steps,
             "budget": self.matrix.budget(run.system), "steps_trained": last.get("step"),
+            **({"starts_from": settings["starts_from"]} if system.starts_from else {}),
             **scored,
             "train_seconds": train_seconds, "train_loop_seconds": last.get("seconds"), "words_per_epoch": words_per_epoch,
             "epochs": epochs, "seconds_per_epoch": (last.get("seconds") or train_seconds) / epochs if epochs else None,
@@ -455,10 +484,14 @@ class Bench:
                     log(f"[{done}/{len(todo)}] {run.key}: F1 {scores} ({cell['train_seconds']:.0f} s); "
                         f"{len(todo) - done} left, ETA {eta / 60:.0f} min")
 
-        # the runs that score other runs' models start once every training run has ended
-        trained = [run for run in todo if not self.matrix.systems[run.system].model_of]
-        run_phase(trained, 1)
-        run_phase([run for run in todo if run not in trained], len(trained) + 1)
+        # runs that start from other runs' models once those have trained; runs that score
+        # other runs' models once every training run has ended
+        systems = self.matrix.systems
+        first = [run for run in todo if not systems[run.system].model_of and not systems[run.system].starts_from]
+        then = [run for run in todo if systems[run.system].starts_from]
+        run_phase(first, 1)
+        run_phase(then, len(first) + 1)
+        run_phase([run for run in todo if run not in first and run not in then], len(first) + len(then) + 1)
         if failures:
             raise RuntimeError(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
         return cells
