@@ -198,18 +198,40 @@ def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_pa
 
 
 FINE_TUNE = ('  ft: {config: cfa_mtm, corpora: one, starts_from: mtm, budget: tune, '
-             'overrides: {components.cfa_ner.model.output: crf}}')
+             'overrides: {training.optimizer.use_averages: true}}')
 
 
 @pytest.mark.parametrize("start, message", [
     ("nobody", "starts_from names 'nobody', which is not defined"),
     ("a-abbr", "starts_from names 'a-abbr', which trains nothing itself"),
     ("ft", "starts_from names 'ft', which starts from another itself"),
+    ("trf", "starts_from names 'trf', which trains on a GPU only: mark 'bad' gpu: true too"),
+    ("mtm, overrides: {components.cfa_ner.model.output: crf}",
+     "'bad' starts from the model of 'mtm', whose components it takes whole: it cannot set components.cfa_ner.model.output"),
 ])
 def test_a_system_that_starts_from_anothers_model_is_checked(spec, start, message):
     spec.write_text(SPEC.replace('a: {config: cfa_cnn, label: "System A"}', SCORING_SYSTEM + "\n" + FINE_TUNE
                                  + f"\n  bad: {{config: cfa_mtm, corpora: one, starts_from: {start}}}"))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_matrix(spec, "m")
+
+
+def test_each_fine_tuned_run_has_one_start(spec):
+    """A run that starts from another's model needs exactly one run of that
+    system with its seed among the matrix's runs on its corpus: none, or
+    two to choose from, is an error naming the file when it loads."""
+    fine_tuned = (SPEC.replace('  trf: {config: cfa_trf, gpu: true}', '  trf: {config: cfa_trf, gpu: true}\n' + FINE_TUNE)
+                  .replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {tune: {max_steps: 200}}"))
+    spec.write_text(fine_tuned.replace("systems: [a, b, trf]", "systems: [a, b, trf, ft]"))
+    with pytest.raises(ValueError, match=re.escape(f"{spec}: ft__BC5CDR-chem__seed0 starts from the model of system mtm "
+                                                   "trained on BC5CDR-chem with seed 0: matrix 'm' has no run of it")):
+        load_matrix(spec, "m")
+    spec.write_text(fine_tuned.replace("systems: [mtm], datasets: [NCBI-disease, BC2GM]",
+                                       "systems: [mtm, ft], datasets: [NCBI-disease, BC2GM]}\n"
+                                       "      - {name: I, systems: [mtm], datasets: [BC2GM, BC5CDR-chem]"))
+    with pytest.raises(ValueError, match=re.escape("ft__BC2GM__seed0 starts from the model of system mtm trained on BC2GM "
+                                                   "with seed 0: matrix 'm' has 2 runs (mtm__BC2GM+BC5CDR-chem__seed0, "
+                                                   "mtm__BC2GM+NCBI-disease__seed0) of it")):
         load_matrix(spec, "m")
 
 
@@ -218,14 +240,20 @@ def test_a_system_that_starts_from_anothers_model(spec, tmp_path):
     model of the one run of the start system (same seed) that trained on
     that corpus, and is trained after it; it needs that cell and model, its
     settings name the start and its training, so a start trained again
-    makes it stale; its budget's dev_limit holds for a one-corpus system."""
+    makes it stale, though not a fresh clone (no models) nor another
+    vectors build when reported; its budget's dev_limit holds for a
+    one-corpus system."""
     from spacy.util import load_config
 
     from bioner_spacy.benchmark.runner import Bench
 
     spec.write_text(SPEC.replace('  trf: {config: cfa_trf, gpu: true}', '  trf: {config: cfa_trf, gpu: true}\n' + FINE_TUNE)
                     .replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\n    budgets: {tune: {max_steps: 200, patience: 100, dev_limit: 0}}")
-                    .replace("systems: [mtm], datasets: [NCBI-disease, BC2GM]", "systems: [mtm, ft], datasets: [NCBI-disease, BC2GM]"))
+                    .replace("systems: [mtm], datasets: [NCBI-disease, BC2GM]", "systems: [mtm, ft], datasets: [NCBI-disease, BC2GM]")
+                    .replace('corpora: all, label: "MTM"', f'corpora: all, label: "MTM", overrides: {{paths.vectors: {tmp_path / "vectors"}}}'))
+    (tmp_path / "vectors").mkdir()
+    manifest = {"words": 10, "settings": {"dim": 8}, "attr": "LOWER", "mode": "floret", "sha256": "ab"}
+    (tmp_path / "vectors" / "bioner_vectors.json").write_text(json.dumps(manifest))
     matrix = load_matrix(spec, "m")
     bench = Bench(matrix, tmp_path / "corpus", tmp_path / "work", tmp_path / "results", REPO / "configs")
     run, start = Run("ft", ("BC2GM",), 1), Run("mtm", ("BC2GM", "NCBI-disease"), 1)
@@ -235,7 +263,7 @@ def test_a_system_that_starts_from_anothers_model(spec, tmp_path):
     # a run on half of NCBI-disease starts from the multi-task run on that half (the reduced curve's)
     half = (("NCBI-disease", 0.5),)
     assert matrix.start_run(Run("ft", ("NCBI-disease",), 1, half)) == Run("mtm", ("BC2GM", "NCBI-disease"), 1, half)
-    with pytest.raises(ValueError, match="ft__BC5CDR-chem__seed1 starts from system 'mtm'.*has no run of it"):
+    with pytest.raises(ValueError, match="ft__BC5CDR-chem__seed1 starts from the model of system mtm.*has no run of it"):
         matrix.start_run(Run("ft", ("BC5CDR-chem",), 1))
     with pytest.raises(RuntimeError, match=re.escape(f"starts from the model of {start.key}, which has no current cell: run it first (--systems mtm)")):
         bench.settings(run)
@@ -252,6 +280,15 @@ def test_a_system_that_starts_from_anothers_model(spec, tmp_path):
     assert dict(config["components"]) == {"cfa_ner": {"source": str(model.resolve())}}
     assert config["bioner"]["datasets"] == ["BC2GM"]
     assert bench.is_current({"settings": settings}, run)
+    bench.cell_path(run).write_text(json.dumps({**cell(run, {"BC2GM": 0.85}), "settings": settings}))
+    assert bench.current_cells([run, start]).keys() == {run.key, start.key}
+    # a fresh clone: the cells without the trained models
+    clone = Bench(matrix, tmp_path / "corpus", tmp_path / "clone-work", tmp_path / "results", REPO / "configs")
+    assert clone.current_cells([run, start]).keys() == {run.key, start.key}
+    # another vectors build here: both are run again, but a report (check_vectors=False) shows both
+    (tmp_path / "vectors" / "bioner_vectors.json").write_text(json.dumps({**manifest, "sha256": "cd"}))
+    assert bench.current_cells([run, start]) == {}
+    assert bench.current_cells([run, start], check_vectors=False).keys() == {run.key, start.key}
     retrained = {**json.loads(bench.cell_path(start).read_text()), "train_seconds": 12.0}
     bench.cell_path(start).write_text(json.dumps(retrained))
     assert not bench.is_current({"settings": settings}, run)

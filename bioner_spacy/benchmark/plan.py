@@ -175,8 +175,8 @@ class Matrix:
                         and r.fractions == run.fractions and set(run.train) <= set(r.train)})
         if len(found) != 1:
             which = "no run" if not found else f"{len(found)} runs ({', '.join(r.key for r in found)})"
-            raise ValueError(f"{run.key} starts from system {source!r}'s model trained on {', '.join(run.train)} with "
-                             f"seed {run.seed}: matrix {self.name!r} has {which} of it; a group must run {source!r} "
+            raise ValueError(f"{run.key} starts from the model of system {source} trained on {', '.join(run.train)} "
+                             f"with seed {run.seed}: matrix {self.name!r} has {which} of it; a group must run {source} "
                              "on those corpora, once")
         return found[0]
 
@@ -288,10 +288,19 @@ def load_matrix(path: Path, name: str) -> Matrix:
                                    s.get("budget", ""), starts_from=s.get("starts_from") or "")
     for sys_name, system in systems.items():
         start = system.starts_from
-        if start and (start not in systems or systems[start].model_of or systems[start].starts_from):
+        if not start:
+            continue
+        if start not in systems or systems[start].model_of or systems[start].starts_from:
             why = ("which is not defined" if start not in systems else
                    "which trains nothing itself" if systems[start].model_of else "which starts from another itself")
             fail(path, f"system {sys_name!r}: starts_from names {start!r}, {why}")
+        if systems[start].gpu and not system.gpu:
+            fail(path, f"system {sys_name!r}: starts_from names {start!r}, which trains on a GPU only: mark "
+                       f"{sys_name!r} gpu: true too")
+        sourced = [key for key, _ in system.overrides if key.startswith("components.")]
+        if sourced:
+            fail(path, f"system {sys_name!r} starts from the model of {start!r}, whose components it takes whole: it cannot "
+                       f"set {', '.join(sourced)}")
     matrices = spec.get("matrices") or {}
     if name not in matrices:
         fail(path, f"no matrix {name!r} (it has: {', '.join(matrices)})")
@@ -329,6 +338,12 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for d in [d for g in groups for d in g.corpora()] + [d for c in matrix.reduced for d in c.corpora()]:
         if d not in ALL_DATASETS:
             fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
+    for run in matrix.runs(gpu=True):
+        if systems[run.system].starts_from:
+            try:
+                matrix.start_run(run)
+            except ValueError as err:
+                fail(path, str(err))
     if matrix.steps % matrix.eval_frequency:
         fail(path, f"matrix {name!r}: steps ({matrix.steps}) must be a multiple of eval_frequency ({matrix.eval_frequency})")
     return matrix

@@ -189,7 +189,7 @@ class Bench:
                 o["corpora.train.fractions"] = dict(run.fractions)
         return o
 
-    def settings(self, run: Run, strict: bool = True) -> Dict:
+    def settings(self, run: Run, strict: bool = True, check_vectors: bool = True) -> Dict:
         """What a cell must have been made with to count for this matrix: the
         config file's content, the overrides, the step budget, and the
         vectors and pretrained tok2vec it read (the builds). strict=False: a
@@ -203,7 +203,7 @@ class Bench:
         if system.model_of:
             settings.update({"model_of": system.model_of, "evaluate": list(system.evaluate)})
         if system.starts_from:
-            settings.update(self.start_settings(run, strict))
+            settings.update(self.start_settings(run, strict, check_vectors))
         builds = {"vectors": (overrides.get("paths.vectors", config_vectors(config)), vectors_manifest),
                   "init_tok2vec": (overrides.get("paths.init_tok2vec"), tok2vec_digest)}
         for name, (path, describe) in builds.items():
@@ -216,21 +216,23 @@ class Bench:
                     settings[name] = None
         return settings
 
-    def start_settings(self, run: Run, strict: bool = True) -> Dict:
+    def start_settings(self, run: Run, strict: bool = True, check_vectors: bool = True) -> Dict:
         """What a run that starts from another's model (``starts_from``) was
         made from: that run's key and the digest of its cell's training, so a
-        fine-tuned cell is stale once its start is trained again. strict: an
+        fine-tuned cell is stale once its start is trained again (its cell
+        read as ``is_current`` reads, with or without the builds). strict: an
         error, naming what to run, when the start has no current cell or kept
         model (else the digest reads None)."""
         start = self.matrix.start_run(run)
-        cell = self.current_cells([start]).get(start.key)
+        cell = self.current_cells([start], check_vectors).get(start.key)
         if strict:
             if cell is None:
                 raise RuntimeError(f"{run.key} starts from the model of {start.key}, which has no current cell: "
                                    f"run it first (--systems {start.system})")
             model, why_not = self.kept_model(start, self.cell_path(start))
             if model is None:
-                raise RuntimeError(f"{run.key} starts from the model of {start.key}: {why_not}; run {start.key} again")
+                raise RuntimeError(f"{run.key} starts from the model of {start.key}: {why_not}; to train it again, "
+                                   f"delete {self.cell_path(start)} and run --systems {start.system} --seeds {start.seed}")
         return {"starts_from": start.key, "start_digest": training_digest(cell) if cell else None}
 
     def is_current(self, cell: Dict, run: Run, check_vectors: bool = True) -> bool:
@@ -240,7 +242,7 @@ class Bench:
         must match: floret and pretraining builds differ from run to run, so a
         report of cells does not depend on which build this machine has (the
         cells record theirs)."""
-        settings, recorded = self.settings(run, strict=False), dict(cell.get("settings") or {})
+        settings, recorded = self.settings(run, strict=False, check_vectors=check_vectors), dict(cell.get("settings") or {})
         for build in ("vectors", "init_tok2vec"):
             if not check_vectors or settings.get(build, False) is None:
                 settings.pop(build, None)
