@@ -24,6 +24,7 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
 from . import __version__
+from .annotate import ZONE_DOCS
 from .corpus.brat import AlignmentReport, brat_to_docs
 from .corpus.iob import dataset_name, iob_to_docs, pos_to_docs
 from .corpus.readers import read_docbin, without_entities
@@ -446,18 +447,21 @@ def annotate_files(
     batch_size: int = typer.Option(64, help="Docs per batch"),
     n_process: int = typer.Option(1, help="Worker processes"),
     memory_zone: bool = typer.Option(True, "--memory-zone/--no-memory-zone",
-                                     help="Free each 1000 docs' new strings from the vocab once they are written, so "
+                                     help="Free each zone's new strings from the vocab once its docs are written, so "
                                      "memory stays flat over distinct text (off with --n-process > 1, and with an "
                                      "abbreviation component that reads the docs before)"),
+    zone_docs: int = typer.Option(ZONE_DOCS, help="Docs per memory zone (the tokenizer caches no word a zone adds)"),
 ):
     """Tag raw text. Inputs are streamed; a bad JSONL line is reported on
     stderr and skipped, the others go on. The output appears only when every
     input is done (written beside it, then moved into place)."""
-    from .annotate import (ZONE_DOCS, brat_name, dataset_check, pipe_in_memory_zones, read_inputs, write_brat,
+    from .annotate import (brat_name, dataset_check, pipe_in_memory_zones, read_inputs, write_brat,
                            write_jsonl_line, zones_change_output)
 
     if output_format not in ("jsonl", "brat"):
         fail(f"unknown --format {output_format!r}: use jsonl or brat")
+    if zone_docs < 1:
+        fail(f"--zone-docs must be at least 1, got {zone_docs} (use --no-memory-zone for none)")
     nlp = load_pipeline(pipeline)
     check_dataset = dataset_check(nlp)
 
@@ -496,9 +500,9 @@ def annotate_files(
             try:
                 # zones need one process (spaCy's worker processes keep vocabularies of their own) and a
                 # pipeline whose docs do not read the docs before them in the stream
-                zone_docs = ZONE_DOCS if memory_zone and n_process == 1 and not zones_change_output(nlp) else 0
+                zoned = memory_zone and n_process == 1 and not zones_change_output(nlp)
                 # closed on any error, so the vocabulary is never left inside a zone
-                with closing(pipe_in_memory_zones(nlp, docs_with_records(), zone_docs, as_tuples=True,
+                with closing(pipe_in_memory_zones(nlp, docs_with_records(), zone_docs if zoned else 0, as_tuples=True,
                                                   batch_size=batch_size, n_process=n_process)) as annotated:
                     for doc, record in tqdm(annotated, desc="annotate", unit="doc", file=sys.stderr, mininterval=2):
                         if stream is not None:

@@ -215,13 +215,19 @@ def test_a_lazy_stream_of_docs_is_tokenized_inside_its_zone(pipeline_dir):
 
 
 def test_annotate_without_memory_zones_writes_the_same(pipeline_dir, tmp_path):
+    """Five docs in zones of 2 (three zones, the last one short), in one
+    zone, and without zones: the same output; a zone of no docs is refused."""
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(k), "text": t}) + "\n" for k, t in enumerate(distinct_texts(5))))
     outputs = []
-    for flag in ("--memory-zone", "--no-memory-zone"):
-        cli("annotate", pipeline_dir, src, "-o", tmp_path / f"{flag}.jsonl", flag, check=True)
-        outputs.append((tmp_path / f"{flag}.jsonl").read_text())
-    assert outputs[0] == outputs[1] and outputs[0].count('"Chemical"') >= 5
+    for name, flags in (("zones2", ["--zone-docs", "2"]), ("zone", ["--memory-zone"]), ("none", ["--no-memory-zone"])):
+        cli("annotate", pipeline_dir, src, "-o", tmp_path / f"{name}.jsonl", *flags, check=True)
+        outputs.append((tmp_path / f"{name}.jsonl").read_text())
+    assert outputs[0] == outputs[1] == outputs[2] and outputs[0].count('"Chemical"') >= 5
+    assert [json.loads(line)["id"] for line in outputs[0].splitlines()] == ["0", "1", "2", "3", "4"]
+    result = cli("annotate", pipeline_dir, src, "-o", tmp_path / "bad.jsonl", "--zone-docs", "0")
+    assert result.returncode != 0 and "--zone-docs must be at least 1, got 0" in result.stderr
+    assert not (tmp_path / "bad.jsonl").exists()
 
 
 def test_a_zone_closed_early_or_broken_leaves_the_vocabulary_as_it_was(pipeline_dir):
