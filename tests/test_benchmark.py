@@ -163,9 +163,7 @@ def test_a_system_that_scores_anothers_models(spec, tmp_path, monkeypatch):
                                                    "train_seconds": 99.0, "rescored": "2026-11-27"}))
     with pytest.raises(RuntimeError, match="no model kept in"):
         bench.execute(run)
-    model = bench.run_dir(source) / "model" / "model-best"
-    model.mkdir(parents=True)
-    os.utime(bench.cell_path(source), (model.stat().st_mtime + 10,) * 2)
+    model = keep_model(bench, source)
     record = bench.execute(run)
     assert [c[4] for c in commands] == [str(model)] * 2
     assert [c[5] for c in commands] == [str(tmp_path / "corpus" / "BC5CDR-chem" / f"{split}.spacy") for split in ("test", "dev")]
@@ -195,6 +193,14 @@ def test_runs_that_score_other_runs_models_start_after_the_training(spec, tmp_pa
     bench.execute = execute
     bench.run_all(runs, jobs=2, log=lambda line: None)
     assert started == ["a", "a", "a-abbr", "a-abbr"]
+
+
+def keep_model(bench, run):
+    """A kept model-best for ``run``, older than its cell (as after training)."""
+    model = bench.run_dir(run) / "model" / "model-best"
+    model.mkdir(parents=True)
+    os.utime(bench.cell_path(run), (model.stat().st_mtime + 10,) * 2)
+    return model
 
 
 FINE_TUNE = ('  ft: {config: cfa_mtm, corpora: one, starts_from: mtm, budget: tune, '
@@ -271,9 +277,7 @@ def test_a_system_that_starts_from_anothers_model(spec, tmp_path):
     bench.cell_path(start).write_text(json.dumps({**cell(start, {"BC2GM": 0.8}), "settings": bench.settings(start), "train_seconds": 9.0}))
     with pytest.raises(RuntimeError, match="no model kept in"):
         bench.settings(run)
-    model = bench.run_dir(start) / "model" / "model-best"
-    model.mkdir(parents=True)
-    os.utime(bench.cell_path(start), (model.stat().st_mtime + 10,) * 2)
+    model = keep_model(bench, start)
     settings = bench.settings(run)
     assert (settings["starts_from"], len(settings["start_digest"])) == (start.key, 16)
     config = load_config(bench.write_config(run), interpolate=False)

@@ -7,6 +7,7 @@ run that two parts of the matrix need (the whole-data point of a
 reduced-data curve and the accuracy table, say) is trained once.
 """
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -165,13 +166,19 @@ class Matrix:
                     points.extend((name, target, fraction, Run(name, train, seed, fractions)) for seed in self.seeds)
         return points
 
+    @cached_property
+    def every_run(self) -> Tuple[Run, ...]:
+        """Every run, GPU-only systems' too, listed once (the matrix is not
+        changed after it loads)."""
+        return tuple(self.runs(gpu=True))
+
     def start_run(self, run: Run) -> Run:
         """The run whose trained model ``run`` starts from (its system's
         ``starts_from``): the matrix's one run of that system with the same
         seed and shares whose corpora include all of ``run``'s. A ValueError
         when there is none, or more than one to choose from."""
         source = self.systems[run.system].starts_from
-        found = sorted({r for r in self.runs(gpu=True) if r.system == source and r.seed == run.seed
+        found = sorted({r for r in self.every_run if r.system == source and r.seed == run.seed
                         and r.fractions == run.fractions and set(run.train) <= set(r.train)})
         if len(found) != 1:
             which = "no run" if not found else f"{len(found)} runs ({', '.join(r.key for r in found)})"
@@ -338,7 +345,7 @@ def load_matrix(path: Path, name: str) -> Matrix:
     for d in [d for g in groups for d in g.corpora()] + [d for c in matrix.reduced for d in c.corpora()]:
         if d not in ALL_DATASETS:
             fail(path, f"matrix {name!r}: unknown dataset {d!r} (known: {', '.join(ALL_DATASETS)})")
-    for run in matrix.runs(gpu=True):
+    for run in matrix.every_run:
         if systems[run.system].starts_from:
             try:
                 matrix.start_run(run)

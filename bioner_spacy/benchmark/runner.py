@@ -489,11 +489,13 @@ class Bench:
         # runs that start from other runs' models once those have trained; runs that score
         # other runs' models once every training run has ended
         systems = self.matrix.systems
-        first = [run for run in todo if not systems[run.system].model_of and not systems[run.system].starts_from]
-        then = [run for run in todo if systems[run.system].starts_from]
-        run_phase(first, 1)
-        run_phase(then, len(first) + 1)
-        run_phase([run for run in todo if run not in first and run not in then], len(first) + len(then) + 1)
+        fine_tune = [run for run in todo if systems[run.system].starts_from]
+        scoring = [run for run in todo if systems[run.system].model_of]
+        first = [run for run in todo if run not in fine_tune and run not in scoring]
+        index = 1
+        for phase in (first, fine_tune, scoring):
+            run_phase(phase, index)
+            index += len(phase)
         if failures:
             raise RuntimeError(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
         return cells
