@@ -76,7 +76,7 @@ def test_cpu_form_trains_and_tags(prepared, tmp_path):
         assert entry["tag"]["cpu"]["words"] > 300 and entry["tag"]["cpu"]["words_per_second"] > 0, name
         assert "entities" not in entry["tag"]["cpu"]
     doc = tmp_path / "gpu.md"
-    gpu_check.report_command(type("Args", (), {"results": tmp_path / "gpu_check.json", "output": doc, "source": "x"}))
+    gpu_check.report_command(type("Args", (), {"results": [tmp_path / "gpu_check.json"], "output": doc, "source": "x"}))
     names = [line.split(" | ")[0][2:] for line in doc.read_text().splitlines() if line.startswith("| ")]
     assert [name for name in names if name in gpu_check.SYSTEMS] == CPU_FORM
     assert "every step passed" in doc.read_text() and "CPU only (--gpu-id -1)" in doc.read_text()
@@ -139,3 +139,46 @@ def test_report_of_a_gpu_run_gives_speed_ups_and_failures():
     assert "| grid-bilstm | 50.0 | failed (1) | - | 0.400 | failed (1) | - | - | - | - |" in text
     assert "NVIDIA H100 80GB HBM3" in text and "FAILURES: grid-bilstm train on gpu: rc 1" in text
     assert "### grid-bilstm: train on gpu (rc 1)" in text and "CUDA error: no kernel image" in text
+
+
+def _result(rc=0, **extra):
+    return {"seconds": 1.0, "rc": rc, "command": "c", "output_tail": "", **extra}
+
+
+def test_a_rerun_fills_the_steps_a_spent_budget_skipped():
+    skipped = "(the check's time budget was spent)"
+    first = {"date": "2026-11-28 17:37 UTC", "gpu_id": 0, "failures": [
+        f"a train on cpu: skipped {skipped}", f"b train on cpu: skipped {skipped}", "c train on gpu: rc 1"],
+        "systems": {
+            "a": {"config": "x.cfg", "train": {"gpu": _result()}, "tag": {}},
+            "b": {"config": "y.cfg", "train": {"gpu": _result()}, "tag": {}},
+            "c": {"config": "z.cfg", "train": {"gpu": _result(rc=1)}, "tag": {}}}}
+    rerun = {"date": "2026-11-28 17:44 UTC", "gpu_id": 0, "failures": [f"b train on cpu: skipped {skipped}"],
+             "systems": {
+                 "a": {"config": "x.cfg", "train": {"cpu": _result(dev_f1=0.5)},
+                       "tag": {"cpu": _result(words_per_second=10), "gpu": _result(words_per_second=40)},
+                       "same_entities": {"docs": 3, "differing_docs": 0, "first_differences": []}},
+                 "b": {"config": "y.cfg", "train": {}, "tag": {}}}}
+    merged = gpu_check.merge_reports([first, rerun])
+    # a's CPU baseline came from the rerun; b's is still missing (once); c's GPU failure stays
+    assert merged["failures"] == [f"b train on cpu: skipped {skipped}", "c train on gpu: rc 1"]
+    assert merged["ok"] is False
+    assert set(merged["systems"]["a"]["train"]) == {"gpu", "cpu"}
+    assert merged["systems"]["a"]["same_entities"]["docs"] == 3
+    assert merged["systems"]["b"]["train"] == {"gpu": _result()}
+    assert merged["date"] == "2026-11-28 17:37 UTC and 2026-11-28 17:44 UTC"
+    # the first report is left as it was
+    assert set(first["systems"]["a"]["train"]) == {"gpu"}
+    line = next(row for row in gpu_check.markdown({**merged, "environment": {}, "commit": "abc", "steps": 60,
+                                                    "prepared": {"dataset": "D", "sentences": {"train": 5, "dev": 3}}},
+                                                   "s").splitlines() if row.startswith("| a |"))
+    assert line == "| a | 1.0 | 1.0 | 1.0x | 0.500 | - | 10 | 40 | 4.0x | 3/3 docs |"
+
+
+def test_the_result_line_tells_a_failure_from_a_skipped_step():
+    skipped = "a train on cpu: skipped (the check's time budget was spent)"
+    assert gpu_check.outcome({"ok": True, "failures": []}) == "every step passed"
+    assert gpu_check.outcome({"ok": False, "failures": [skipped]}) == (
+        "every step that ran passed; skipped when the time budget was spent: a train on cpu")
+    assert gpu_check.outcome({"ok": False, "failures": ["b tag on gpu: rc 1", skipped]}) == (
+        "FAILURES: b tag on gpu: rc 1; skipped when the time budget was spent: a train on cpu")
