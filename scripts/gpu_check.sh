@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The device check (scripts/gpu_check.py): on the lent GPU machine, or here on CPU.
 #   bash scripts/gpu_check.sh PREPARED OUTPUT_DIR GPU_ID [check options]
-# On the device: run(command='bash scripts/gpu_check.sh .gpu $OUT 0', carry=['.gpu'], timeout_s=480)
+# On the device: run(command="bash scripts/gpu_check.sh .gpu $OUT 0 --cpu-lanes 3", carry=[".gpu"], timeout_s=480)
 # Here, CPU only:  bash scripts/gpu_check.sh .gpu gpu-check -1
 # PREPARED comes from `python scripts/gpu_check.py prepare`; where it holds site.tar.gz
 # (the device's missing packages), they are unpacked and this working tree installed

@@ -82,6 +82,26 @@ def test_cpu_form_trains_and_tags(prepared, tmp_path):
     assert "every step passed" in doc.read_text() and "CPU only (--gpu-id -1)" in doc.read_text()
 
 
+def test_cpu_lanes_run_the_systems_side_by_side_into_one_report(prepared, tmp_path):
+    systems = ["cfa-cnn", "window-cnn"]
+    done = check(prepared, tmp_path, "--steps", "4", "--systems", ",".join(systems), "--cpu-lanes", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["ok"] and report["cpu_lanes"] == 2
+    assert report["threads_per_cpu_run"] == max(1, (os.cpu_count() or 1) // 3)
+    assert list(report["systems"]) == systems  # the order asked for, whichever lane finished first
+    for name in systems:
+        entry = report["systems"][name]
+        assert entry["train"]["cpu"]["rc"] == 0 and entry["tag"]["cpu"]["words_per_second"] > 0, name
+        assert "entities" not in entry["tag"]["cpu"]
+    # both lanes' CPU trainings were under way at once
+    log = done.stderr.splitlines()
+    started = [i for i, line in enumerate(log) if "spacy train --gpu-id -1" in line]
+    first_trained = next(i for i, line in enumerate(log) if "trained on cpu" in line)
+    assert len(started) == 2 and max(started) < first_trained
+    assert "2 at a time beside the GPU lane" in gpu_check.markdown(report, "x")
+
+
 def test_a_failing_system_is_recorded_and_the_others_still_run(prepared, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(prepared, broken)
