@@ -57,6 +57,9 @@ CARRY_LIMIT_MB = 60  # the device call carries at most 64 MiB, the repository in
 # in a value stands for the prepared slice's dataset)
 # the second dataset name of the multi-task systems' copy of the slice
 COPY_SUFFIX = "-copy"
+SKIPPED = "skipped (the check's time budget was spent)"
+SKIPPED_DURING = "skipped (the check's time budget ran out during it)"
+UNFINISHED = "did not finish (its JSON has no result: the call was stopped or crashed)"
 TWO_DATASETS = json.dumps(["{dataset}", "{dataset}" + COPY_SUFFIX])
 SYSTEMS = {  # in the order a spent budget drops them last to first
     "cfa-bilstm-vectors": ("configs/cfa_bilstm_vectors.cfg", {"paths.vectors": "vectors"}, {}),
@@ -93,8 +96,11 @@ def run(command, timeout: float, env=None) -> dict:
         rc, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as err:
         rc, output = "timeout", f"stopped after {timeout:.0f} s\n{(err.stdout or b'')[-2000:]!r}"
-    return {"seconds": round(time.perf_counter() - start, 2), "rc": rc, "command": " ".join(map(str, command)),
-            "output_tail": output[-3000:] if rc != 0 else ""}
+    result = {"seconds": round(time.perf_counter() - start, 2), "rc": rc, "command": " ".join(map(str, command)),
+              "output_tail": output[-3000:] if rc != 0 else ""}
+    if env and "OMP_NUM_THREADS" in env:
+        result["threads"] = int(env["OMP_NUM_THREADS"])
+    return result
 
 
 # ---------------------------------------------------------------- prepare (here)
@@ -338,9 +344,11 @@ def check(args) -> None:
     devices = [-1] + ([gpu_id] if gpu_id >= 0 else [])
     deadline = time.perf_counter() + args.budget_s
     lanes = max(0, args.cpu_lanes)
-    # with lanes, each CPU run gets its share of the cores (the GPU lane's runs keep their own)
-    threads = max(1, (os.cpu_count() or 1) // (lanes + 1)) if lanes else None
-    cpu_env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if lanes else None
+    gpu_trains = gpu_id >= 0 and args.train_on_gpu
+    # with lanes, every run (the GPU lane's too) gets an equal share of the cores this process may use
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // (lanes + gpu_trains)) if lanes else None
+    lane_env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if lanes else None
     lock = threading.Lock()  # the lanes share the report
     report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu_id": gpu_id,
               # the device's copy of the tree has no git: there, the commit the folder was prepared at
@@ -359,8 +367,12 @@ def check(args) -> None:
         left = deadline - time.perf_counter()
         if left < floor:
             with lock:
-                report["failures"].append(f"{step}: skipped (the check's time budget was spent)")
+                report["failures"].append(f"{step}: {SKIPPED}")
         return left if left >= floor else 0
+
+    def why(result: dict) -> str:
+        # a step's timeout is the budget's time left when it started
+        return SKIPPED_DURING if result["rc"] == "timeout" else f"rc {result['rc']}"
 
     def failed(line: str) -> None:
         with lock:
@@ -372,12 +384,12 @@ def check(args) -> None:
         if not left:
             return
         log(f"{system}: spacy train --gpu-id {device}, {args.steps} steps")
-        result = train(prepared, work, system, device, args.steps, left, cpu_env if device < 0 else None)
+        result = train(prepared, work, system, device, args.steps, left, lane_env)
         with lock:
             report["systems"][system]["train"][where] = result
         log(f"{system}: trained on {where} in {result['seconds']} s (rc {result['rc']}, dev F1 {result.get('dev_f1')})")
         if result["rc"] != 0:
-            failed(f"{system} train on {where}: rc {result['rc']}")
+            failed(f"{system} train on {where}: {why(result)}")
         save()
 
     def tag_on_each_device(system: str) -> None:
@@ -390,14 +402,13 @@ def check(args) -> None:
             left = time_left(f"{system} tag on {where}", 10)
             if not left:
                 continue
-            result = tag(cpu_model, prepared, work, f"{system}-tag-{where}", device, left,
-                         cpu_env if device < 0 else None)
+            result = tag(cpu_model, prepared, work, f"{system}-tag-{where}", device, left, lane_env)
             with lock:
                 entry["tag"][where] = result
             log(f"{system}: the CPU-trained model tagged the dev slice on {where}: rc {result['rc']}, "
                 f"{result.get('words_per_second')} words/s")
             if result["rc"] != 0:
-                failed(f"{system} tag on {where}: rc {result['rc']}")
+                failed(f"{system} tag on {where}: {why(result)}")
         with lock:
             tags = entry["tag"]
             if "entities" in tags.get("cpu", {}) and "entities" in tags.get("gpu", {}):
@@ -406,37 +417,46 @@ def check(args) -> None:
                 result.pop("entities", None)
         differing = entry.get("same_entities", {}).get("differing_docs")
         if differing:
-            failed(f"{system}: the CPU-trained model tags {differing} docs differently on GPU")
+            failed(f"{system} compare on gpu: the CPU-trained model tags {differing} docs differently on GPU")
         save()
 
     for system in systems:
         report["systems"][system] = {"config": SYSTEMS[system][0], "train": {}, "tag": {}}
 
     def gpu_lane() -> None:
-        if gpu_id >= 0 and args.train_on_gpu:
+        if gpu_trains:
             for system in systems:
-                train_on(system, gpu_id)
+                guarded(f"{system} train on gpu", train_on, system, gpu_id)
 
     def cpu_lane(system: str) -> None:
-        train_on(system, -1)
-        tag_on_each_device(system)
+        guarded(f"{system} train on cpu", train_on, system, -1)
+        guarded(f"{system} tag", tag_on_each_device, system)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        if not lanes:
-            # the GPU first, so a spent budget costs CPU baselines rather than GPU findings
-            gpu_lane()
-            for system in systems:
-                cpu_lane(system)
-        else:
-            # the GPU trainings one at a time in their own lane, the CPU baselines and the
-            # tagging in `lanes` lanes beside it (a device's cores are otherwise idle)
-            with ThreadPoolExecutor(max_workers=1) as gpu, ThreadPoolExecutor(max_workers=lanes) as cpu:
-                done = [gpu.submit(gpu_lane)] + [cpu.submit(cpu_lane, system) for system in systems]
-                for future in done:
-                    future.result()
-    report["ok"] = not report["failures"]
-    save()
+    def guarded(step: str, work, *args) -> None:
+        try:
+            work(*args)
+        except Exception as err:  # noqa: BLE001 - one step's crash is a finding; the rest still run
+            failed(f"{step}: {type(err).__name__}: {err}"[:500])
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            if not lanes:
+                # the GPU first, so a spent budget costs CPU baselines rather than GPU findings
+                gpu_lane()
+                for system in systems:
+                    cpu_lane(system)
+            else:
+                # the GPU trainings one at a time in their own lane, the CPU baselines and the
+                # tagging in `lanes` lanes beside it (a device's cores are otherwise idle); the
+                # budget is shared, so a late GPU training can be the one it skips
+                with ThreadPoolExecutor(max_workers=1) as gpu, ThreadPoolExecutor(max_workers=lanes) as cpu:
+                    done = [gpu.submit(gpu_lane)] + [cpu.submit(cpu_lane, system) for system in systems]
+                    for future in done:
+                        future.result()
+    finally:  # the report is written whatever stopped the check
+        report["ok"] = not report["failures"]
+        save()
     log(f"{args.output}: {'all passed' if report['ok'] else 'failures: ' + '; '.join(report['failures'])}")
     sys.exit(0 if report["ok"] else 1)
 
@@ -476,8 +496,9 @@ def markdown(report: dict, source: str) -> str:
         f"torch {env.get('torch')}, cupy {env.get('cupy')}, spacy-transformers {env.get('spacy-transformers')}, "
         f"transformers {env.get('transformers')}",
         f"- Result: {outcome(report)}",
-        *([f"- CPU runs: {report['cpu_lanes']} at a time beside the GPU lane, {report['threads_per_cpu_run']} "
-           "threads each (`--cpu-lanes`), so their seconds and words/s are not one-job figures"]
+        *([f"- Lanes: {report['cpu_lanes']} CPU runs at a time beside the GPU trainings (`--cpu-lanes`), "
+           f"every run with {report['threads_per_cpu_run']} threads, so the seconds and words/s are not "
+           "one-job figures"]
           if report.get("cpu_lanes") else []),
         f"- Source: {source}",
         "",
@@ -507,11 +528,12 @@ def markdown(report: dict, source: str) -> str:
             (f"{same['docs'] - same['differing_docs']}/{same['docs']} docs" if same else "-") + " |",
         ]))
     if on_gpu:
+        sentences = report["prepared"]["sentences"]
         lines += ["", f"The seconds are whole `spacy train` runs of {report['steps']} steps (start-up, model "
-                  "initialisation and one dev evaluation included) on a 500-sentence slice: they show that each "
-                  "path runs, not how fast a full training is. The dev F1 after so few steps is a smoke figure "
-                  "(many systems predict no entity yet, on both devices). The words/s are one pass over the "
-                  "300-sentence dev slice, model loading excluded."]
+                  f"initialisation and one dev evaluation included) on a {sentences['train']}-sentence slice: they "
+                  "show that each path runs, not how fast a full training is. The dev F1 after so few steps is a "
+                  "smoke figure (many systems predict no entity yet, on both devices). The words/s are one pass "
+                  f"over the {sentences['dev']}-sentence dev slice, model loading excluded."]
     if not on_gpu:
         lines += ["", "No GPU figures yet: this is the CPU form of the check. A session lent a GPU machine runs it "
                   "there first and this page then holds that run."]
@@ -525,11 +547,11 @@ def markdown(report: dict, source: str) -> str:
     lines += ["", "## Rerun", "",
               "1. Here: `spacy project run gpu-prepare` (`.gpu`, about 35 MB: the slices, a tiny BERT, small "
               "vectors and the device's missing packages for its Python 3.12, from the package index).",
-              "2. On the device (one call of at most 8 minutes of a 15-minute allowance; the GPU runs come first, "
-              "and CPU baselines the 400-second budget cannot fit are recorded as skipped): "
+              "2. On the device (one call of at most 8 minutes of a 15-minute allowance; steps the 400-second "
+              "budget cannot fit are recorded as skipped, and without `--cpu-lanes` the GPU runs come first): "
               "`run(command=\"bash scripts/gpu_check.sh .gpu $OUT 0 --cpu-lanes 3\", carry=[\".gpu\"], "
-              "timeout_s=480)` (`--cpu-lanes 3`: the CPU baselines three at a time beside the GPU trainings, "
-              "so the whole check fits one call); "
+              "timeout_s=480)` (`--cpu-lanes 3`: the CPU baselines three at a time beside the GPU trainings; "
+              "by the 2026-11-28 timings that follow, the whole check should fit one call; not yet tried on a device); "
               "a rerun of what failed: the same with `--systems NAME,... --budget-s 150`, and of the CPU "
               "baselines a spent budget skipped: add `--no-train-on-gpu` (on the H200 machine of 2026-11-28 the "
               "GPU runs of all systems took 4.5 minutes of the first call, and a CPU baseline with its tagging on "
@@ -549,23 +571,42 @@ def step_of(failure: str) -> str:
 
 def merge_reports(reports: list) -> dict:
     """One report from a check and its reruns (e.g. ``--no-train-on-gpu`` for the CPU baselines a
-    spent budget skipped): a later run's result for a step replaces an earlier one's, and a failure
-    line stays only where no run finished that step."""
+    spent budget skipped), which must share the prepared slices, steps and GPU id. A later run's
+    result for a step replaces an earlier one's, failed or not; a CPU model trained again brings its
+    own tagging and comparison (none, where the rerun did not tag). A failure line stays only where
+    the merged result of its step is not a success; a check that never wrote its result is one."""
+    for later in reports[1:]:
+        for key in ("steps", "gpu_id"):
+            if later.get(key) != reports[0].get(key):
+                raise ValueError(f"the reports differ in {key}: {reports[0].get(key)} and {later.get(key)}")
+        first, other = reports[0]["prepared"], later["prepared"]
+        if (first["dataset"], first["sentences"]) != (other["dataset"], other["sentences"]):
+            raise ValueError(f"the reports were prepared on other slices: {first['dataset']} {first['sentences']} "
+                             f"and {other['dataset']} {other['sentences']}")
     merged = json.loads(json.dumps(reports[0]))
     for later in reports[1:]:
         for name, entry in later["systems"].items():
             into = merged["systems"].setdefault(name, {"config": entry["config"], "train": {}, "tag": {}})
+            if "cpu" in entry["train"]:  # another model: the earlier one's tagging no longer applies
+                into["tag"] = {}
+                into.pop("same_entities", None)
             into["train"].update(entry["train"])
             into["tag"].update(entry["tag"])
             if "same_entities" in entry:
                 into["same_entities"] = entry["same_entities"]
+        if later.get("cpu_lanes"):
+            merged["cpu_lanes"], merged["threads_per_cpu_run"] = later["cpu_lanes"], later["threads_per_cpu_run"]
     done = {f"{name} {step} on {where}" for name, entry in merged["systems"].items()
             for step in ("train", "tag") for where, result in entry[step].items() if result.get("rc") == 0}
+    done |= {f"{name} compare on gpu" for name, entry in merged["systems"].items()
+             if entry.get("same_entities", {}).get("differing_docs") == 0}
     failures = [line for report in reports for line in report["failures"]]
+    failures += [f"the check of {report['date']}: {UNFINISHED}" for report in reports if "ok" not in report]
     merged["failures"] = [line for i, line in enumerate(failures)
                           if step_of(line) not in done and line not in failures[:i]]
     merged["ok"] = not merged["failures"]
     merged["date"] = " and ".join(dict.fromkeys(report["date"] for report in reports))
+    merged["commit"] = " and ".join(dict.fromkeys(report["commit"] for report in reports))
     return merged
 
 
@@ -599,9 +640,9 @@ def main() -> None:
     c.add_argument("--systems", default="", help=f"comma-separated, of: {', '.join(SYSTEMS)} (default all)")
     c.add_argument("--budget-s", type=float, default=400, help="stop starting new steps after this many seconds")
     c.add_argument("--cpu-lanes", type=int, default=0,
-                   help="CPU runs at a time beside the GPU lane, each with its share of the cores (0: one run "
-                        "at a time, the GPU trainings first; on the 16-core device, 3 fits the whole check "
-                        "in one call)")
+                   help="CPU runs at a time beside the GPU lane, every run with an equal share of the cores (0: "
+                        "one run at a time, the GPU trainings first; on the 16-core device, 3 should fit the "
+                        "whole check in one call)")
     c.add_argument("--train-on-gpu", action=argparse.BooleanOptionalAction, default=True,
                    help="train each system with --gpu-id too (--no-train-on-gpu: a rerun of the CPU baselines "
                         "and of the CPU-trained models' tagging on both devices)")

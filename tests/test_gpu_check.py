@@ -88,18 +88,20 @@ def test_cpu_lanes_run_the_systems_side_by_side_into_one_report(prepared, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["ok"] and report["cpu_lanes"] == 2
-    assert report["threads_per_cpu_run"] == max(1, (os.cpu_count() or 1) // 3)
+    # no GPU lane in the CPU form: the two lanes share the cores
+    assert report["threads_per_cpu_run"] == max(1, len(os.sched_getaffinity(0)) // 2)
     assert list(report["systems"]) == systems  # the order asked for, whichever lane finished first
     for name in systems:
         entry = report["systems"][name]
         assert entry["train"]["cpu"]["rc"] == 0 and entry["tag"]["cpu"]["words_per_second"] > 0, name
         assert "entities" not in entry["tag"]["cpu"]
+        assert entry["train"]["cpu"]["threads"] == entry["tag"]["cpu"]["threads"] == report["threads_per_cpu_run"]
     # both lanes' CPU trainings were under way at once
     log = done.stderr.splitlines()
     started = [i for i, line in enumerate(log) if "spacy train --gpu-id -1" in line]
     first_trained = next(i for i, line in enumerate(log) if "trained on cpu" in line)
     assert len(started) == 2 and max(started) < first_trained
-    assert "2 at a time beside the GPU lane" in gpu_check.markdown(report, "x")
+    assert "2 CPU runs at a time beside the GPU trainings" in gpu_check.markdown(report, "x")
 
 
 def test_a_failing_system_is_recorded_and_the_others_still_run(prepared, tmp_path):
@@ -161,19 +163,25 @@ def test_report_of_a_gpu_run_gives_speed_ups_and_failures():
     assert "### grid-bilstm: train on gpu (rc 1)" in text and "CUDA error: no kernel image" in text
 
 
+def _settings(date, **extra):
+    """What every check's JSON carries beside its systems (a finished check: ``ok`` is written)."""
+    return {"date": date, "commit": "abc", "gpu_id": 0, "steps": 60, "ok": False,
+            "prepared": {"dataset": "D", "sentences": {"train": 5, "dev": 3}}, **extra}
+
+
 def _result(rc=0, **extra):
     return {"seconds": 1.0, "rc": rc, "command": "c", "output_tail": "", **extra}
 
 
 def test_a_rerun_fills_the_steps_a_spent_budget_skipped():
     skipped = "(the check's time budget was spent)"
-    first = {"date": "2026-11-28 17:37 UTC", "gpu_id": 0, "failures": [
+    first = {**_settings("2026-11-28 17:37 UTC"), "failures": [
         f"a train on cpu: skipped {skipped}", f"b train on cpu: skipped {skipped}", "c train on gpu: rc 1"],
         "systems": {
             "a": {"config": "x.cfg", "train": {"gpu": _result()}, "tag": {}},
             "b": {"config": "y.cfg", "train": {"gpu": _result()}, "tag": {}},
             "c": {"config": "z.cfg", "train": {"gpu": _result(rc=1)}, "tag": {}}}}
-    rerun = {"date": "2026-11-28 17:44 UTC", "gpu_id": 0, "failures": [f"b train on cpu: skipped {skipped}"],
+    rerun = {**_settings("2026-11-28 17:44 UTC"), "failures": [f"b train on cpu: skipped {skipped}"],
              "systems": {
                  "a": {"config": "x.cfg", "train": {"cpu": _result(dev_f1=0.5)},
                        "tag": {"cpu": _result(words_per_second=10), "gpu": _result(words_per_second=40)},
@@ -189,9 +197,8 @@ def test_a_rerun_fills_the_steps_a_spent_budget_skipped():
     assert merged["date"] == "2026-11-28 17:37 UTC and 2026-11-28 17:44 UTC"
     # the first report is left as it was
     assert set(first["systems"]["a"]["train"]) == {"gpu"}
-    line = next(row for row in gpu_check.markdown({**merged, "environment": {}, "commit": "abc", "steps": 60,
-                                                    "prepared": {"dataset": "D", "sentences": {"train": 5, "dev": 3}}},
-                                                   "s").splitlines() if row.startswith("| a |"))
+    line = next(row for row in gpu_check.markdown({**merged, "environment": {}}, "s").splitlines()
+                if row.startswith("| a |"))
     assert line == "| a | 1.0 | 1.0 | 1.0x | 0.500 | - | 10 | 40 | 4.0x | 3/3 docs |"
 
 
@@ -202,3 +209,47 @@ def test_the_result_line_tells_a_failure_from_a_skipped_step():
         "every step that ran passed; skipped when the time budget was spent: a train on cpu")
     assert gpu_check.outcome({"ok": False, "failures": ["b tag on gpu: rc 1", skipped]}) == (
         "FAILURES: b tag on gpu: rc 1; skipped when the time budget was spent: a train on cpu")
+
+
+def test_a_merge_keeps_a_models_tagging_with_it_and_clears_what_a_rerun_settles():
+    compare = "a compare on gpu: the CPU-trained model tags 5 docs differently on GPU"
+    old_tags = {"cpu": _result(words_per_second=10), "gpu": _result(words_per_second=40)}
+    first = {**_settings("d1"), "failures": [compare], "systems": {"a": {
+        "config": "x.cfg", "train": {"gpu": _result(), "cpu": _result()}, "tag": old_tags,
+        "same_entities": {"docs": 9, "differing_docs": 5, "first_differences": []}}}}
+    # the rerun trained a's CPU model again and tagged it on the CPU only
+    retrained = {**_settings("d2"), "failures": ["a tag on gpu: skipped (the check's time budget was spent)"],
+                 "systems": {"a": {"config": "x.cfg", "train": {"cpu": _result(seconds=2.0)},
+                                   "tag": {"cpu": _result(words_per_second=11)}}}}
+    merged = gpu_check.merge_reports([first, retrained])
+    entry = merged["systems"]["a"]
+    assert entry["tag"] == {"cpu": _result(words_per_second=11)} and "same_entities" not in entry
+    assert merged["failures"] == [compare, "a tag on gpu: skipped (the check's time budget was spent)"]
+    # a rerun that tags both devices alike settles the comparison
+    settled = {**_settings("d3"), "failures": [], "systems": {"a": {
+        "config": "x.cfg", "train": {"cpu": _result()}, "tag": old_tags,
+        "same_entities": {"docs": 9, "differing_docs": 0, "first_differences": []}}}}
+    merged = gpu_check.merge_reports([first, retrained, settled])
+    assert merged["failures"] == [] and merged["ok"] and merged["systems"]["a"]["same_entities"]["differing_docs"] == 0
+    # a later failure replaces an earlier success, and its line stays
+    broken = {**_settings("d4"), "failures": ["a train on gpu: rc 1"],
+              "systems": {"a": {"config": "x.cfg", "train": {"gpu": _result(rc=1)}, "tag": {}}}}
+    merged = gpu_check.merge_reports([settled, broken])
+    assert merged["systems"]["a"]["train"]["gpu"]["rc"] == 1 and merged["failures"] == ["a train on gpu: rc 1"]
+
+
+def test_a_check_that_never_finished_is_not_read_as_passed():
+    partial = {**_settings("d1"), "failures": [], "systems": {"a": {"config": "x.cfg", "train": {}, "tag": {}}}}
+    del partial["ok"]
+    merged = gpu_check.merge_reports([partial])
+    assert merged["ok"] is False
+    assert gpu_check.outcome(merged) == f"FAILURES: the check of d1: {gpu_check.UNFINISHED}"
+
+
+def test_reports_of_other_slices_or_steps_are_not_merged():
+    base = {**_settings("d1"), "failures": [], "systems": {}}
+    with pytest.raises(ValueError, match="differ in steps: 60 and 100"):
+        gpu_check.merge_reports([base, {**base, "steps": 100}])
+    other = {**base, "prepared": {"dataset": "E", "sentences": {"train": 5, "dev": 3}}}
+    with pytest.raises(ValueError, match="prepared on other slices"):
+        gpu_check.merge_reports([base, other])
