@@ -11,7 +11,8 @@ grid_ner, cfa_ner and grid_ner over a transformer.
 The same check runs here on CPU (``bash scripts/gpu_check.sh .gpu gpu-check -1``),
 and CI runs that form on a tiny slice (tests/test_gpu_check.py), so it never rots.
 
-``check`` trains each system with ``spacy train`` on the CPU and, with a GPU id,
+``check``, with a GPU id, first runs the test suite's GPU cases (``pytest -m gpu``: the CRF
+against brute-force enumeration on CuPy). It trains each system with ``spacy train`` on the CPU and, with a GPU id,
 again with ``--gpu-id``; it times both; it tags the dev slice with the
 CPU-trained model on the CPU and on the GPU and compares the entities; it writes
 one JSON. A failing step is recorded (command, exit status, the end of its
@@ -59,6 +60,9 @@ CARRY_LIMIT_MB = 60  # the device call carries at most 64 MiB, the repository in
 COPY_SUFFIX = "-copy"
 SKIPPED = "skipped (the check's time budget was spent)"
 SKIPPED_DURING = "skipped (the check's time budget ran out during it)"
+# the test files with GPU cases (marked gpu); only these are collected on the device, whose
+# Python lacks some of the suite's packages (ray, floret)
+GPU_TEST_FILES = ("tests/test_crf.py",)
 UNFINISHED = "did not finish (its JSON has no result: the call was stopped or crashed)"
 TWO_DATASETS = json.dumps(["{dataset}", "{dataset}" + COPY_SUFFIX])
 SYSTEMS = {  # in the order a spent budget drops them last to first
@@ -87,8 +91,9 @@ def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def run(command, timeout: float, env=None) -> dict:
-    """Run ``command``; its wall seconds, exit status and the end of its output."""
+def run(command, timeout: float, env=None, keep_output: bool = False) -> dict:
+    """Run ``command``; its wall seconds, exit status and the end of its output
+    (where it failed, or ``keep_output``)."""
     start = time.perf_counter()
     try:
         done = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout,
@@ -97,7 +102,7 @@ def run(command, timeout: float, env=None) -> dict:
     except subprocess.TimeoutExpired as err:
         rc, output = "timeout", f"stopped after {timeout:.0f} s\n{(err.stdout or b'')[-2000:]!r}"
     result = {"seconds": round(time.perf_counter() - start, 2), "rc": rc, "command": " ".join(map(str, command)),
-              "output_tail": output[-3000:] if rc != 0 else ""}
+              "output_tail": output[-3000:] if rc != 0 or keep_output else ""}
     if env and "OMP_NUM_THREADS" in env:
         result["threads"] = int(env["OMP_NUM_THREADS"])
     return result
@@ -297,6 +302,18 @@ def train(prepared: Path, work: Path, system: str, gpu_id: int, steps: int, time
     return result
 
 
+def gpu_tests(timeout: float) -> dict:
+    """The test suite's GPU cases (``pytest -m gpu`` over GPU_TEST_FILES: the CRF against brute
+    force on CuPy), which skip everywhere without a GPU; none run counts as a failure here."""
+    result = run([sys.executable, "-m", "pytest", *GPU_TEST_FILES, "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                  "-rs"], timeout, keep_output=True)
+    lines = [line for line in result["output_tail"].splitlines() if line.strip()]
+    result["summary"] = lines[-1].strip("= ") if lines else ""
+    if result["rc"] == 0 and ("skipped" in result["summary"] or "passed" not in result["summary"]):
+        result["rc"] = "none ran"  # a GPU case skipped on the GPU machine is a finding
+    return result
+
+
 def predict(args) -> None:
     """Tag the dev slice with a trained model on one device: entities and words/s."""
     import spacy
@@ -439,6 +456,13 @@ def check(args) -> None:
             failed(f"{step}: {type(err).__name__}: {err}"[:500])
 
     try:
+        if gpu_id >= 0 and args.gpu_tests and time_left("gpu tests", 30):
+            log("pytest -m gpu (the test suite's GPU cases)")
+            report["gpu_tests"] = gpu_tests(deadline - time.perf_counter())
+            log(f"gpu tests: rc {report['gpu_tests']['rc']}, {report['gpu_tests']['summary']}")
+            if report["gpu_tests"]["rc"] != 0:
+                failed(f"gpu tests: {why(report['gpu_tests'])}: {report['gpu_tests']['summary']}")
+            save()
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             if not lanes:
@@ -471,8 +495,11 @@ def outcome(report: dict) -> str:
     """The result line: a step that failed is not the same news as one the budget skipped."""
     if report.get("ok"):
         return "every step passed"
-    failed = [line for line in report["failures"] if "skipped" not in line]
-    skipped = [step_of(line) for line in report["failures"] if "skipped" in line]
+    def by_budget(line: str) -> bool:
+        return line.endswith(SKIPPED) or line.endswith(SKIPPED_DURING)
+
+    failed = [line for line in report["failures"] if not by_budget(line)]
+    skipped = [step_of(line) for line in report["failures"] if by_budget(line)]
     parts = [f"FAILURES: {'; '.join(failed)}"] if failed else ["every step that ran passed"]
     if skipped:
         parts.append(f"skipped when the time budget was spent: {', '.join(skipped)}")
@@ -496,6 +523,8 @@ def markdown(report: dict, source: str) -> str:
         f"torch {env.get('torch')}, cupy {env.get('cupy')}, spacy-transformers {env.get('spacy-transformers')}, "
         f"transformers {env.get('transformers')}",
         f"- Result: {outcome(report)}",
+        *([f"- GPU tests (`pytest -m gpu`): {'passed' if report['gpu_tests']['rc'] == 0 else 'FAILED'}: "
+           f"{report['gpu_tests']['summary']}"] if "gpu_tests" in report else []),
         *([f"- Lanes: {report['cpu_lanes']} CPU runs at a time beside the GPU trainings (`--cpu-lanes`), "
            f"every run with {report['threads_per_cpu_run']} threads, so the seconds and words/s are not "
            "one-job figures"]
@@ -594,12 +623,16 @@ def merge_reports(reports: list) -> dict:
             into["tag"].update(entry["tag"])
             if "same_entities" in entry:
                 into["same_entities"] = entry["same_entities"]
+        if "gpu_tests" in later:
+            merged["gpu_tests"] = later["gpu_tests"]
         if later.get("cpu_lanes"):
             merged["cpu_lanes"], merged["threads_per_cpu_run"] = later["cpu_lanes"], later["threads_per_cpu_run"]
     done = {f"{name} {step} on {where}" for name, entry in merged["systems"].items()
             for step in ("train", "tag") for where, result in entry[step].items() if result.get("rc") == 0}
     done |= {f"{name} compare on gpu" for name, entry in merged["systems"].items()
              if entry.get("same_entities", {}).get("differing_docs") == 0}
+    if merged.get("gpu_tests", {}).get("rc") == 0:
+        done.add("gpu tests")
     failures = [line for report in reports for line in report["failures"]]
     failures += [f"the check of {report['date']}: {UNFINISHED}" for report in reports if "ok" not in report]
     merged["failures"] = [line for i, line in enumerate(failures)
@@ -643,6 +676,8 @@ def main() -> None:
                    help="CPU runs at a time beside the GPU lane, every run with an equal share of the cores (0: "
                         "one run at a time, the GPU trainings first; on the 16-core device, 3 should fit the "
                         "whole check in one call)")
+    c.add_argument("--gpu-tests", action=argparse.BooleanOptionalAction, default=True,
+                   help="with a GPU id, first run the test suite's GPU cases (pytest -m gpu)")
     c.add_argument("--train-on-gpu", action=argparse.BooleanOptionalAction, default=True,
                    help="train each system with --gpu-id too (--no-train-on-gpu: a rerun of the CPU baselines "
                         "and of the CPU-trained models' tagging on both devices)")

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from thinc.api import NumpyOps
+from thinc.util import gpu_is_available
 
 from bioner_spacy.decoding import transition_constraints, viterbi
 from bioner_spacy.ml.output.crf import CRF, crf_decode, crf_loss
@@ -15,6 +16,8 @@ from bioner_spacy.ml.output.crf import CRF, crf_decode, crf_loss
 from .gradients import numeric_gradient
 
 BIO = ["O", "B-Chem", "I-Chem", "B-Dis", "I-Dis"]
+CHEM_ONLY = numpy.array([True, True, True, False, False])
+EVERY_TAG = numpy.ones(5, dtype=bool)
 IOBES = ["O", "B-Chem", "I-Chem", "E-Chem", "S-Chem"]
 
 
@@ -91,6 +94,45 @@ def test_loss_and_best_path_match_enumeration(n, seed, iobes, partial, only_chem
     assert crf_decode(model, E, mask, transition_constraints(tags)) == best
 
 
+# the GPU case runs where CuPy sees a GPU (the device check runs `pytest -m gpu` there); the CPU
+# case of the same test keeps its arithmetic checked everywhere else
+ON_EACH_DEVICE = [pytest.param("cpu"), pytest.param("gpu", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not gpu_is_available(), reason="no GPU for CuPy")])]
+
+
+@pytest.mark.parametrize("device", ON_EACH_DEVICE)
+def test_a_batch_on_each_device_matches_enumeration(device):
+    """Loss, gradients and best paths of a batch of mixed masks on the
+    device's ops (CupyOps for the GPU) against brute force, and the gradients
+    against the same batch on the CPU."""
+    rng = numpy.random.default_rng(11)
+    constraints = transition_constraints(BIO)
+    on_cpu = crf_layer(BIO, rng)
+    on_device = crf_layer(BIO, rng)
+    for name in ("transitions", "start", "end"):
+        on_device.set_param(name, on_cpu.get_param(name).copy())
+    if device == "gpu":
+        on_device.to_gpu(0)
+    A, start, end = (on_cpu.get_param(k) for k in ("transitions", "start", "end"))
+    lengths, masks = (3, 1, 4, 2), [EVERY_TAG, CHEM_ONLY, EVERY_TAG, CHEM_ONLY]
+    scores = [rng.normal(size=(n, len(BIO))).astype("float32") * 2 for n in lengths]
+    gold = [numpy.array(brute_force(rng.normal(size=s.shape), A, start, end, BIO, m)[1]) for s, m in zip(scores, masks)]
+    gold[2][1] = -1
+    expected = sum(brute_force(s, A, start, end, BIO, m)[0] - brute_force(s, A, start, end, BIO, m, g)[0]
+                   for s, g, m in zip(scores, gold, masks))
+    loss, d_scores = crf_loss(on_device, [on_device.ops.asarray2f(s) for s in scores], gold, masks, constraints)
+    cpu_loss, cpu_d_scores = crf_loss(on_cpu, scores, gold, masks, constraints)
+    assert loss == pytest.approx(expected, abs=1e-3) and loss == pytest.approx(cpu_loss, abs=1e-4)
+    for d, cpu_d in zip(d_scores, cpu_d_scores):
+        numpy.testing.assert_allclose(on_device.ops.to_numpy(d), cpu_d, atol=1e-5)
+    for name in ("transitions", "start", "end"):
+        numpy.testing.assert_allclose(on_device.ops.to_numpy(on_device.get_grad(name)), on_cpu.get_grad(name),
+                                      atol=1e-5, err_msg=name)
+    for s, m in zip(scores, masks):
+        best = brute_force(s, A, start, end, BIO, m)[1]
+        assert crf_decode(on_device, on_device.ops.asarray2f(s), m, constraints) == best
+
+
 def test_gradients_match_finite_differences():
     rng = numpy.random.default_rng(7)
     tags = BIO
@@ -113,10 +155,6 @@ def test_gradients_match_finite_differences():
     for name, grad in grads.items():
         numpy.testing.assert_allclose(grad, numeric_gradient(loss, model.get_param(name), eps=1e-4), atol=1e-4,
                                       err_msg=name)
-
-
-CHEM_ONLY = numpy.array([True, True, True, False, False])
-EVERY_TAG = numpy.ones(5, dtype=bool)
 
 
 @pytest.mark.parametrize("mixed", [False, True])

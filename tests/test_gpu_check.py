@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -253,3 +254,22 @@ def test_reports_of_other_slices_or_steps_are_not_merged():
     other = {**base, "prepared": {"dataset": "E", "sentences": {"train": 5, "dev": 3}}}
     with pytest.raises(ValueError, match="prepared on other slices"):
         gpu_check.merge_reports([base, other])
+
+
+def test_the_gpu_cases_of_the_suite_are_a_step_of_the_check():
+    """Here (no GPU) `pytest -m gpu` collects the GPU cases and skips them: the check
+    reads that as none run, a failure on a GPU machine, not a pass."""
+    result = gpu_check.gpu_tests(timeout=300)
+    assert result["rc"] == "none ran" and "skipped" in result["summary"] and "deselected" in result["summary"]
+    report = {**_settings("d1"), "failures": [f"gpu tests: rc none ran: {result['summary']}"], "systems": {},
+              "gpu_tests": result, "environment": {}}
+    assert gpu_check.outcome(report).startswith("FAILURES: gpu tests: rc none ran")
+    assert "- GPU tests (`pytest -m gpu`): FAILED: " in gpu_check.markdown(report, "s")
+    passed = {**report, "gpu_tests": {**result, "rc": 0, "summary": "1 passed, 400 deselected in 3.1s"}}
+    assert gpu_check.merge_reports([report, {**passed, "failures": []}])["failures"] == []
+
+
+def test_every_test_marked_gpu_is_in_a_file_the_device_runs():
+    marked = [path.name for path in (REPO / "tests").glob("test_*.py")
+              if path.name != Path(__file__).name and "pytest.mark.gpu" in path.read_text()]
+    assert sorted(marked) == sorted(Path(f).name for f in gpu_check.GPU_TEST_FILES)
