@@ -124,10 +124,11 @@ def test_a_batch_on_each_device_matches_enumeration(device):
     cpu_loss, cpu_d_scores = crf_loss(on_cpu, scores, gold, masks, constraints)
     assert loss == pytest.approx(expected, abs=1e-3) and loss == pytest.approx(cpu_loss, abs=1e-4)
     for d, cpu_d in zip(d_scores, cpu_d_scores):
-        numpy.testing.assert_allclose(on_device.ops.to_numpy(d), cpu_d, atol=1e-5)
+        # CUDA's exp and log differ from numpy's in float32's last places
+        numpy.testing.assert_allclose(on_device.ops.to_numpy(d), cpu_d, atol=1e-4)
     for name in ("transitions", "start", "end"):
         numpy.testing.assert_allclose(on_device.ops.to_numpy(on_device.get_grad(name)), on_cpu.get_grad(name),
-                                      atol=1e-5, err_msg=name)
+                                      atol=1e-4, err_msg=name)
     for s, m in zip(scores, masks):
         best = brute_force(s, A, start, end, BIO, m)[1]
         assert crf_decode(on_device, on_device.ops.asarray2f(s), m, constraints) == best

@@ -264,7 +264,7 @@ def test_the_gpu_cases_of_the_suite_are_a_step_of_the_check():
     report = {**_settings("d1"), "failures": [f"gpu tests: rc none ran: {result['summary']}"], "systems": {},
               "gpu_tests": result, "environment": {}}
     assert gpu_check.outcome(report).startswith("FAILURES: gpu tests: rc none ran")
-    assert "- GPU tests (`pytest -m gpu`): FAILED: " in gpu_check.markdown(report, "s")
+    assert "- GPU tests (`pytest -m gpu`): FAILED (rc none ran): " in gpu_check.markdown(report, "s")
     passed = {**report, "gpu_tests": {**result, "rc": 0, "summary": "1 passed, 400 deselected in 3.1s"}}
     assert gpu_check.merge_reports([report, {**passed, "failures": []}])["failures"] == []
 
@@ -273,3 +273,16 @@ def test_every_test_marked_gpu_is_in_a_file_the_device_runs():
     marked = [path.name for path in (REPO / "tests").glob("test_*.py")
               if path.name != Path(__file__).name and "pytest.mark.gpu" in path.read_text()]
     assert sorted(marked) == sorted(Path(f).name for f in gpu_check.GPU_TEST_FILES)
+
+
+@pytest.mark.parametrize("output, rc, expected, summary", [
+    ("....\n1 passed, 13 deselected in 2.1s\nWarning: a library said goodbye on stderr\n", 0, 0,
+     "1 passed, 13 deselected in 2.1s"),
+    ("s\n==== 1 skipped, 13 deselected in 0.5s ====\n", 0, "none ran", "1 skipped, 13 deselected in 0.5s"),
+    ("==== no tests ran in 0.1s ====\n", 5, 5, "no tests ran in 0.1s"),
+    ("F\n==== 1 failed, 13 deselected in 3.0s ====\n", 1, 1, "1 failed, 13 deselected in 3.0s"),
+])
+def test_the_gpu_tests_summary_is_pytests_closing_line(monkeypatch, output, rc, expected, summary):
+    monkeypatch.setattr(gpu_check, "run", lambda *a, **k: {"rc": rc, "output_tail": output, "seconds": 1.0})
+    result = gpu_check.gpu_tests(timeout=10)
+    assert (result["rc"], result["summary"]) == (expected, summary)
