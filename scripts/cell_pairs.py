@@ -35,7 +35,7 @@ def main() -> None:
                 continue
             test = 100 * (scores["f"] - other["scores"][corpus]["f"])
             # older cells recorded no whole-dev scores (benchmark dev-scores adds them): no dev difference
-            dev_f = [c.get("dev_scores", {}).get(corpus, {}).get("f") for c in (cell, other)]
+            dev_f = [(c.get("dev_scores") or {}).get(corpus, {}).get("f") for c in (cell, other)]
             dev = None if None in dev_f else 100 * (dev_f[0] - dev_f[1])
             best = max(cell["dev_curve"], key=lambda point: point["score"])["step"] if cell.get("dev_curve") else None
             best_steps[best] += 1
@@ -43,8 +43,9 @@ def main() -> None:
             dev_text = "no dev scores" if dev is None else f"dev {dev:+.2f}"
             print(f"{corpus:15s} seed {cell['seed']}: test {test:+.2f}, {dev_text}; best dev at step {best}, "
                   f"{cell['train_seconds']:.0f} s")
-    print(f"{len(pairs)} pairs: ahead on test in {sum(t > 0 for t, _ in pairs)}, on dev in {sum(d is not None and d > 0 for _, d in pairs)} "
-          f"(of {sum(d is not None for _, d in pairs)} with dev scores); "
+    devs = [d for _, d in pairs if d is not None]
+    print(f"{len(pairs)} pairs: ahead on test in {sum(t > 0 for t, _ in pairs)}, on dev in {sum(d > 0 for d in devs)} "
+          f"(of {len(devs)} with dev scores); "
           f"best dev step: {dict(sorted(best_steps.items(), key=lambda item: (item[0] is None, item[0] or 0)))}")
 
 

@@ -27,6 +27,7 @@ them as ``site.tar.gz``: the device's copy of the working tree travels within
 is checked with a tiny BERT built here.
 """
 import argparse
+import copy
 import json
 import os
 import re
@@ -496,13 +497,15 @@ def ratio(numerator, denominator) -> str:
     return f"{numerator / denominator:.1f}x" if numerator and denominator else "-"
 
 
+def by_budget(line: str) -> bool:
+    """Whether a failure line is a step the time budget skipped (before or during it)."""
+    return line.endswith((SKIPPED, SKIPPED_DURING))
+
+
 def outcome(report: dict) -> str:
     """The result line: a step that failed is not the same news as one the budget skipped."""
     if report.get("ok"):
         return "every step passed"
-    def by_budget(line: str) -> bool:
-        return line.endswith(SKIPPED) or line.endswith(SKIPPED_DURING)
-
     failed = [line for line in report["failures"] if not by_budget(line)]
     skipped = [step_of(line) for line in report["failures"] if by_budget(line)]
     parts = [f"FAILURES: {'; '.join(failed)}"] if failed else ["every step that ran passed"]
@@ -618,7 +621,7 @@ def merge_reports(reports: list) -> dict:
         if (first["dataset"], first["sentences"]) != (other["dataset"], other["sentences"]):
             raise ValueError(f"the reports were prepared on other slices: {first['dataset']} {first['sentences']} "
                              f"and {other['dataset']} {other['sentences']}")
-    merged = json.loads(json.dumps(reports[0]))
+    merged = copy.deepcopy(reports[0])
     for later in reports[1:]:
         for name, entry in later["systems"].items():
             into = merged["systems"].setdefault(name, {"config": entry["config"], "train": {}, "tag": {}})
@@ -641,8 +644,7 @@ def merge_reports(reports: list) -> dict:
         done.add("gpu tests")
     failures = [line for report in reports for line in report["failures"]]
     failures += [f"the check of {report['date']}: {UNFINISHED}" for report in reports if "ok" not in report]
-    merged["failures"] = [line for i, line in enumerate(failures)
-                          if step_of(line) not in done and line not in failures[:i]]
+    merged["failures"] = list(dict.fromkeys(line for line in failures if step_of(line) not in done))
     merged["ok"] = not merged["failures"]
     merged["date"] = " and ".join(dict.fromkeys(report["date"] for report in reports))
     merged["commit"] = " and ".join(dict.fromkeys(report["commit"] for report in reports))
