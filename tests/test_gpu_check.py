@@ -239,6 +239,22 @@ def test_a_merge_keeps_a_models_tagging_with_it_and_clears_what_a_rerun_settles(
     assert merged["systems"]["a"]["train"]["gpu"]["rc"] == 1 and merged["failures"] == ["a train on gpu: rc 1"]
 
 
+def test_a_lanes_crash_while_tagging_stays_until_a_rerun_tags_and_compares_on_both_devices():
+    crash = "a tag: KeyError: 'entities'"
+    first = {**_settings("d1"), "failures": [crash], "systems": {"a": {
+        "config": "x.cfg", "train": {"gpu": _result(), "cpu": _result()}, "tag": {"cpu": _result()}}}}
+    assert gpu_check.merge_reports([first])["failures"] == [crash]
+    # tagged on the CPU again, not on the GPU: not settled
+    cpu_only = {**_settings("d2"), "failures": [], "systems": {"a": {
+        "config": "x.cfg", "train": {}, "tag": {"cpu": _result()}}}}
+    assert gpu_check.merge_reports([first, cpu_only])["failures"] == [crash]
+    both = {**_settings("d3"), "failures": [], "systems": {"a": {
+        "config": "x.cfg", "train": {}, "tag": {"cpu": _result(), "gpu": _result()},
+        "same_entities": {"docs": 3, "differing_docs": 0, "first_differences": []}}}}
+    merged = gpu_check.merge_reports([first, both])
+    assert merged["failures"] == [] and merged["ok"]
+
+
 def test_a_check_that_never_finished_is_not_read_as_passed():
     partial = {**_settings("d1"), "failures": [], "systems": {"a": {"config": "x.cfg", "train": {}, "tag": {}}}}
     del partial["ok"]

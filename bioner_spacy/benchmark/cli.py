@@ -276,3 +276,21 @@ def report_command(
     work, results, output, corpus_dir = paths_for(matrix, work, results, output, corpus_dir)
     bench = Bench(matrix, corpus_dir, work, results, spec.parent)
     write_report(bench, output, rerun_command(matrix.name, quick))
+
+
+@benchmark_app.command("pairs")
+def pairs_command(
+    system: str = typer.Argument(..., help="The system whose cells are compared"),
+    baseline: str = typer.Argument(..., help="The system each is compared with, seed by seed"),
+    cells: Path = typer.Option(Path("docs/benchmark/cells"), help="The cells folder (the main matrix's by default)"),
+):
+    """Test and dev F1 differences of SYSTEM against BASELINE, one line per
+    corpus and seed that both have, then how many pairs are ahead."""
+    from .pairs import format_pairs, read_cells, seed_pairs
+
+    try:
+        found = read_cells(cells)
+    except FileNotFoundError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    typer.echo(format_pairs(seed_pairs(found, system, baseline), system, baseline))

@@ -1,0 +1,86 @@
+"""Two systems' cells side by side, seed by seed (``bioner-spacy benchmark
+pairs SYSTEM BASELINE``): for each cell of SYSTEM, the cell of BASELINE with
+the same seed and data shares that was scored on the same corpus (a
+multi-corpus baseline counts for each of its corpora). What results.md shows
+as a mean ± std of differences, here pair by pair, with SYSTEM's best dev step
+and training seconds: whether a mean gain is every pair's or one pair's.
+"""
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Pair:
+    corpus: str
+    seed: int
+    test: float
+    """SYSTEM's test F1 minus BASELINE's, in points."""
+    dev: Optional[float]
+    """The same on the whole dev split; None when either cell has no dev score
+    (cells made before the harness scored dev)."""
+    best_step: Optional[int]
+    """The step of SYSTEM's best dev evaluation (None without a dev curve)."""
+    seconds: float
+    """SYSTEM's training seconds."""
+
+
+def read_cells(folder: Path) -> List[dict]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no cells folder: {folder} (the harness writes docs/benchmark/cells)")
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+
+def _share(cell: dict) -> str:
+    return json.dumps(cell.get("fractions") or {}, sort_keys=True)
+
+
+def _dev_f(cell: dict, corpus: str) -> Optional[float]:
+    return ((cell.get("dev_scores") or {}).get(corpus) or {}).get("f")
+
+
+def seed_pairs(cells: Iterable[dict], system: str, baseline: str) -> List[Pair]:
+    """Every (corpus, seed, share) that both systems have a score for, in
+    the order of SYSTEM's cells."""
+    cells = list(cells)
+    by_key: Dict[Tuple[str, int, str], dict] = {}
+    for cell in cells:
+        if cell.get("system") == baseline:
+            for corpus in cell["scores"]:
+                by_key[corpus, cell["seed"], _share(cell)] = cell
+    pairs = []
+    for cell in cells:
+        if cell.get("system") != system:
+            continue
+        for corpus, scores in cell["scores"].items():
+            other = by_key.get((corpus, cell["seed"], _share(cell)))
+            if other is None:
+                continue
+            dev_f = (_dev_f(cell, corpus), _dev_f(other, corpus))
+            curve = cell.get("dev_curve") or []
+            pairs.append(Pair(
+                corpus=corpus, seed=cell["seed"],
+                test=100 * (scores["f"] - other["scores"][corpus]["f"]),
+                dev=None if None in dev_f else 100 * (dev_f[0] - dev_f[1]),
+                best_step=max(curve, key=lambda point: point["score"])["step"] if curve else None,
+                seconds=cell["train_seconds"]))
+    return pairs
+
+
+def format_pairs(pairs: List[Pair], system: str, baseline: str) -> str:
+    if not pairs:
+        return f"no pairs: no corpus and seed has a cell of both {system} and {baseline}"
+    lines = []
+    for pair in pairs:
+        dev = "no dev scores" if pair.dev is None else f"dev {pair.dev:+.2f}"
+        lines.append(f"{pair.corpus:15s} seed {pair.seed}: test {pair.test:+.2f}, {dev}; "
+                     f"best dev at step {pair.best_step}, {pair.seconds:.0f} s")
+    devs = [pair.dev for pair in pairs if pair.dev is not None]
+    steps = Counter(pair.best_step for pair in pairs)
+    ordered = dict(sorted(steps.items(), key=lambda item: (item[0] is None, item[0] or 0)))
+    lines.append(f"{len(pairs)} pairs ({system} - {baseline}): ahead on test in {sum(p.test > 0 for p in pairs)}, "
+                 f"on dev in {sum(d > 0 for d in devs)} (of {len(devs)} with dev scores); best dev step: {ordered}")
+    return "\n".join(lines)
