@@ -2,9 +2,11 @@
 with every score the CLI and the benchmark write."""
 import os
 import platform
+import shlex
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 VERSIONED = ("bioner-spacy", "spacy", "thinc", "torch", "spacy-transformers", "seqeval")
 
@@ -30,3 +32,10 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.system()} {platform.machine()}, {cpu}, {len(os.sched_getaffinity(0))} cores"
+
+
+def command_line(module: str, argv: Optional[Sequence[str]] = None) -> str:
+    """The command that made a record, as a shell reads it: ``python -m
+    MODULE`` with the arguments its ``main`` parsed (the process's own when
+    ``argv`` is None)."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])

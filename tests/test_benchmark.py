@@ -1001,3 +1001,22 @@ def test_every_system_of_the_main_matrix_builds_its_pipeline():
             evaluate = typer.main.get_command(app).commands["evaluate"]
             params = evaluate.make_context("evaluate", ["model", "data.spacy", *system.evaluate]).params
             assert params["pipeline"] == "model", name
+
+
+def test_the_speed_command_writes_its_json_and_table_whole_with_its_own_arguments(monkeypatch, tmp_path):
+    from bioner_spacy.benchmark import speed
+
+    run = {"n_texts": 3, "words_per_second": 900.0, "speed_ratio_to_syntax": 0.9, "peak_rss_mb": 600.0,
+           "rss_ratio_to_syntax": 1.2, "components": ["tok2vec", "cfa_ner"]}
+    results = {"data": "d.spacy", "date": "2026-11-28", "machine": "m", "threads": 1, "repeats": 1,
+               "speed": {"A": run}, "long_sentence": []}
+    monkeypatch.setattr(speed, "measure_pipelines", lambda args, pipelines: results)
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    argv = ["--data", "d.spacy", "--pipeline", "A=my pipeline", "--output", str(tmp_path / "s.json"),
+            "--markdown", str(tmp_path / "s.md")]
+    speed.main(argv)
+    assert json.loads((tmp_path / "s.json").read_text()) == results
+    table = (tmp_path / "s.md").read_text()
+    assert "python -m bioner_spacy.benchmark.speed --data d.spacy --pipeline 'A=my pipeline' --output" in table
+    assert "| A | tok2vec, cfa_ner | 900 | 0.90 | 600 | 1.20 | – | – |" in table
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.md"]  # no temporary left beside them

@@ -371,3 +371,13 @@ def test_the_engine_passes_the_memory_zone_setting_to_its_worker(pipeline_dir, t
         annotate_collection(str(pipeline_dir), [src], tmp_path / f"out-{zone}", shard_size=2, nlp=nlp,
                             memory_zone=zone, report=lambda message: None)
         assert ("quuxamide3" in nlp.vocab.strings) is not zone
+
+
+def test_a_record_names_the_arguments_its_main_was_given(monkeypatch):
+    from bioner_spacy.provenance import command_line
+
+    monkeypatch.setattr(sys, "argv", ["pytest", "-q"])
+    # a caller's argv, not the process's; quoted as a shell reads it
+    assert command_line("bioner_spacy.benchmark.collection", ["--data", "my corpus.spacy", "--threads", "1"]) == \
+        "python -m bioner_spacy.benchmark.collection --data 'my corpus.spacy' --threads 1"
+    assert command_line("bioner_spacy.benchmark.collection") == "python -m bioner_spacy.benchmark.collection -q"

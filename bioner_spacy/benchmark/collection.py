@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..provenance import machine
+from ..provenance import command_line, machine
 from .speed import thread_env
 
 
@@ -142,7 +142,7 @@ def measure(args) -> Dict:
         "small": args.small,
         "main": args.records,
         "rows": rows,
-        "command": " ".join(["python -m bioner_spacy.benchmark.collection", *sys.argv[1:]]),
+        "command": args.command,
     }
 
 
@@ -205,6 +205,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=Path, required=True, help="JSON record of the run")
     parser.add_argument("--markdown", type=Path, help="Also write the tables here")
     args = parser.parse_args(argv)
+    args.command = command_line("bioner_spacy.benchmark.collection", argv)
     result = measure(args)
     write_outputs(result, markdown(result), args.output, args.markdown)
 

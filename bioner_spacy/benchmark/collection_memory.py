@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..provenance import machine
+from ..provenance import command_line, machine
 from ..io import write_text
 from .collection import commands, run_traced
 
@@ -79,7 +79,7 @@ def measure(args) -> Dict:
         record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                   "pipeline": args.pipeline, "text": str(args.text), "shard_size": args.shard_size,
                   "threads": args.threads, "input": written, "rows": rows,
-                  "command": " ".join(["python -m bioner_spacy.benchmark.collection_memory", *sys.argv[1:]])}
+                  "command": args.command}
 
         for engine in args.engines:
             for zone in args.zones:
@@ -138,6 +138,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=Path, help="JSON record of the run")
     parser.add_argument("--markdown", type=Path, help="Also write the table here")
     args = parser.parse_args(argv)
+    args.command = command_line("bioner_spacy.benchmark.collection_memory", argv)
     if args.report:
         if not args.markdown:
             parser.error("--report needs --markdown")

