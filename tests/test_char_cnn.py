@@ -7,10 +7,10 @@ import spacy
 from spacy.util import load_model_from_config
 from thinc.api import Config
 
-from bioner_spacy.ml.encoders.char_cnn import CharCNN, WordCharEmbed
+from bioner_spacy.ml.encoders.char_cnn import CharCNN, HashCharEmbed, WordCharEmbed
 
 from .conftest import REPO
-from .test_cfa_ner import SENTENCES, examples, toy_docs
+from .test_cfa_ner import SENTENCES, examples, gold_docs, toy_docs
 
 
 def char_cnn(**kwargs):
@@ -74,18 +74,22 @@ def test_word_char_embed_width_and_errors():
     assert WordCharEmbed(128, CharCNN()).get_dim("nO") == 128
 
 
-def stm_pipeline():
-    config = Config().from_disk(REPO / "configs" / "stm_crf.cfg")
-    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+def stm_pipeline(vectors_dir):
+    """configs/stm_crf.cfg over a table of random vectors for the toy words
+    (its paths.vectors, as `spacy project run vectors` gives the real one)."""
+    table = spacy.blank("en")
     rng = numpy.random.default_rng(0)
     for text, _ in SENTENCES:
         for word in text.split():
-            nlp.vocab.set_vector(word, rng.normal(size=16).astype("float32"))
-    return nlp
+            table.vocab.set_vector(word, rng.normal(size=16).astype("float32"))
+    table.to_disk(vectors_dir)
+    config = Config().from_disk(REPO / "configs" / "stm_crf.cfg", interpolate=False)
+    config["paths"]["vectors"] = str(vectors_dir)
+    return load_model_from_config(config, auto_fill=True, validate=True)
 
 
-def test_stm_config_learns_a_tiny_corpus_with_its_crf():
-    nlp = stm_pipeline()
+def test_stm_config_learns_a_tiny_corpus_with_its_crf(tmp_path):
+    nlp = stm_pipeline(tmp_path / "vectors")
     ner = nlp.get_pipe("cfa_ner")
     assert ner.syntax == "none" and ner.crf_of(None) is not None
     train_examples = examples(toy_docs(nlp.vocab))
@@ -94,3 +98,39 @@ def test_stm_config_learns_a_tiny_corpus_with_its_crf():
     for _ in range(80):
         nlp.update(train_examples, drop=0.0)
     assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
+
+
+def test_hash_char_embed_is_the_hash_features_then_the_character_features():
+    model = HashCharEmbed(12, ["NORM", "PREFIX", "SUFFIX", "SHAPE"], [50, 20, 20, 20], False, CharCNN(filters=5, rows=40))
+    nlp = spacy.blank("en")
+    docs = [nlp("Lithium carbonate"), nlp("x")]
+    model.initialize(X=docs)
+    hashed, chars = model.layers[0].layers
+    out = model.predict(docs)
+    assert [o.shape for o in out] == [(2, 12), (1, 12)] and model.get_dim("nO") == 12
+    numpy.testing.assert_array_equal(numpy.vstack(out), numpy.hstack([hashed.predict(docs).data, chars.predict(docs).data]))
+    with pytest.raises(ValueError, match=r"width \(30\) must exceed the character CNN's filters \(30\)"):
+        HashCharEmbed(30, ["NORM"], [10], False, CharCNN(filters=30))
+
+
+def test_bilstm_with_characters_beside_the_affixes_learns_and_round_trips(syntax_nlp, tmp_path):
+    from spacy.util import load_config
+    from thinc.api import Adam
+
+    config = load_config(REPO / "configs" / "cfa_bilstm.cfg")
+    embed = config["components"]["cfa_ner"]["model"]["tok2vec"]["embed"]
+    config["components"]["cfa_ner"]["model"]["tok2vec"]["embed"] = {
+        **embed, "@architectures": "bioner.HashCharEmbed.v1",
+        "char_cnn": {"@architectures": "bioner.CharCNN.v1", "filters": 30}}
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    train_examples = examples(gold_docs(syntax_nlp))
+    nlp.initialize(lambda: train_examples)
+    optimizer = Adam(0.001)
+    for _ in range(60):
+        nlp.update(train_examples, sgd=optimizer, drop=0.0)
+    assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
+    docs = [eg.predicted for eg in train_examples]
+    before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(d.copy() for d in docs)]
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(d.copy() for d in docs)] == before

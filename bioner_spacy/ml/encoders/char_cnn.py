@@ -13,15 +13,21 @@ the maximum of each filter over its characters:
 ``bioner.WordCharEmbed.v1``: the token's static word vector (frozen, with a
 learned projection, as spaCy's ``StaticVectors``; floret vectors give every
 word one) concatenated with ``v``, then dropout: the input of seed 001's BiLSTM.
+
+``bioner.HashCharEmbed.v1``: spaCy's ``MultiHashEmbed`` (the learned NORM,
+PREFIX, SUFFIX and SHAPE tables, and the static vectors where included)
+concatenated with ``v``: the character CNN beside the affix features rather
+than in their place (spaCy's ``CharacterEmbed`` replaces them).
 """
-from typing import List
+from typing import List, Union
 
 import numpy
+from spacy.ml.models.tok2vec import MultiHashEmbed
 from spacy.ml.staticvectors import StaticVectors
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import (Dropout, HashEmbed, Linear, Model, chain, concatenate, expand_window, ragged2list, reduce_max,
-                       with_array)
+from thinc.api import (Dropout, HashEmbed, Linear, Model, chain, concatenate, expand_window, list2ragged, ragged2list,
+                       reduce_max, with_array)
 from thinc.types import Floats2d, Ragged
 
 
@@ -88,5 +94,26 @@ def WordCharEmbed(
         raise ValueError(f"WordCharEmbed: width ({width}) must exceed the character CNN's filters ({filters})")
     words = StaticVectors(width - filters, dropout=0.0)
     model = chain(concatenate(words, char_cnn), with_array(Dropout(dropout)), ragged2list())
+    model.set_dim("nO", width)
+    return model
+
+
+@registry.architectures("bioner.HashCharEmbed.v1")
+def HashCharEmbed(
+    width: int,
+    attrs: List[Union[str, int]],
+    rows: List[int],
+    include_static_vectors: bool,
+    char_cnn: Model[List[Doc], Ragged],
+) -> Model[List[Doc], List[Floats2d]]:
+    """width: the output width (the encoder's input): spaCy's MultiHashEmbed
+        at width minus the character CNN's filters, then the character features.
+    attrs, rows, include_static_vectors: as for ``spacy.MultiHashEmbed.v2``.
+    char_cnn: the character features (``bioner.CharCNN.v1``)."""
+    filters = char_cnn.get_dim("nO")
+    if width <= filters:
+        raise ValueError(f"HashCharEmbed: width ({width}) must exceed the character CNN's filters ({filters})")
+    hashed = chain(MultiHashEmbed(width - filters, attrs, rows, include_static_vectors), list2ragged())
+    model = chain(concatenate(hashed, char_cnn), ragged2list())
     model.set_dim("nO", width)
     return model
