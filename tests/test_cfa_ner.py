@@ -190,20 +190,28 @@ def test_seqeval_hand_checked(syntax_nlp):
     assert scores["seqeval_per_type"]["Y"]["f"] == 1.0
 
 
-def test_bilstm_config_learns(syntax_nlp):
-    pytest.importorskip("torch")
-    from spacy.util import load_config, load_model_from_config
+def train_config(config, syntax_nlp, steps=60):
+    """The pipeline of ``config`` trained on the toy corpus (with syntax) for
+    ``steps`` updates of Adam at 0.001, without dropout."""
+    from spacy.util import load_model_from_config
     from thinc.api import Adam
 
-    from .conftest import REPO
-
-    config = load_config(REPO / "configs" / "cfa_bilstm.cfg")
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     train_examples = examples(gold_docs(syntax_nlp))
     nlp.initialize(lambda: train_examples)
     optimizer = Adam(0.001)
-    for _ in range(60):
+    for _ in range(steps):
         nlp.update(train_examples, sgd=optimizer, drop=0.0)
+    return nlp, train_examples
+
+
+def test_bilstm_config_learns(syntax_nlp):
+    pytest.importorskip("torch")
+    from spacy.util import load_config
+
+    from .conftest import REPO
+
+    nlp, train_examples = train_config(load_config(REPO / "configs" / "cfa_bilstm.cfg"), syntax_nlp)
     assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
 
 

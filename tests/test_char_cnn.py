@@ -10,7 +10,7 @@ from thinc.api import Config
 from bioner_spacy.ml.encoders.char_cnn import CharCNN, HashCharEmbed, WordCharEmbed
 
 from .conftest import REPO
-from .test_cfa_ner import SENTENCES, examples, gold_docs, toy_docs
+from .test_cfa_ner import SENTENCES, examples, toy_docs, train_config
 
 
 def char_cnn(**kwargs):
@@ -115,19 +115,13 @@ def test_hash_char_embed_is_the_hash_features_then_the_character_features():
 
 def test_bilstm_with_characters_beside_the_affixes_learns_and_round_trips(syntax_nlp, tmp_path):
     from spacy.util import load_config
-    from thinc.api import Adam
 
     config = load_config(REPO / "configs" / "cfa_bilstm.cfg")
     embed = config["components"]["cfa_ner"]["model"]["tok2vec"]["embed"]
     config["components"]["cfa_ner"]["model"]["tok2vec"]["embed"] = {
         **embed, "@architectures": "bioner.HashCharEmbed.v1",
         "char_cnn": {"@architectures": "bioner.CharCNN.v1", "filters": 30}}
-    nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    train_examples = examples(gold_docs(syntax_nlp))
-    nlp.initialize(lambda: train_examples)
-    optimizer = Adam(0.001)
-    for _ in range(60):
-        nlp.update(train_examples, sgd=optimizer, drop=0.0)
+    nlp, train_examples = train_config(config, syntax_nlp)
     assert nlp.evaluate(train_examples)["seqeval_f"] == 1.0
     docs = [eg.predicted for eg in train_examples]
     before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(d.copy() for d in docs)]
