@@ -193,6 +193,7 @@ def test_seqeval_hand_checked(syntax_nlp):
 def train_config(config, syntax_nlp, steps=60):
     """The pipeline of ``config`` trained on the toy corpus (with syntax) for
     ``steps`` updates of Adam at 0.001, without dropout."""
+    pytest.importorskip("torch")
     from spacy.util import load_model_from_config
     from thinc.api import Adam
 
@@ -206,7 +207,6 @@ def train_config(config, syntax_nlp, steps=60):
 
 
 def test_bilstm_config_learns(syntax_nlp):
-    pytest.importorskip("torch")
     from spacy.util import load_config
 
     from .conftest import REPO

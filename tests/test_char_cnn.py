@@ -113,6 +113,28 @@ def test_hash_char_embed_is_the_hash_features_then_the_character_features():
         HashCharEmbed(30, ["NORM"], [10], False, CharCNN(filters=30))
 
 
+def test_hash_char_embed_trains_both_of_its_parts():
+    from thinc.api import SGD
+
+    model = HashCharEmbed(12, ["NORM", "SHAPE"], [50, 20], False, CharCNN(filters=5, rows=40))
+    nlp = spacy.blank("en")
+    docs = [nlp("Lithium carbonate"), nlp("x")]
+    model.initialize(X=docs)
+    hashed, chars = model.layers[0].layers
+    leaves = {"hash": [layer for layer in hashed.walk() if layer.name == "hashembed"][0],
+              "char": [layer for layer in chars.walk() if layer.name == "linear"][0]}
+    before = {name: layer.get_param(name_of(layer)).copy() for name, layer in leaves.items()}
+    Y, backprop = model.begin_update(docs)
+    backprop([numpy.ones_like(y) for y in Y])
+    model.finish_update(SGD(0.1))
+    for name, layer in leaves.items():
+        assert not numpy.array_equal(layer.get_param(name_of(layer)), before[name]), name
+
+
+def name_of(layer):
+    return "E" if layer.name == "hashembed" else "W"
+
+
 def test_bilstm_with_characters_beside_the_affixes_learns_and_round_trips(syntax_nlp, tmp_path):
     from spacy.util import load_config
 
@@ -128,3 +150,7 @@ def test_bilstm_with_characters_beside_the_affixes_learns_and_round_trips(syntax
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(d.copy() for d in docs)] == before
+    # the same token vectors, the character CNN's part included (the toy corpus needs no characters)
+    vectors = [nlp_.get_pipe("cfa_ner").model.get_ref("tok2vec").predict(docs) for nlp_ in (nlp, loaded)]
+    for saved, read in zip(*vectors):
+        numpy.testing.assert_array_equal(saved, read)

@@ -373,11 +373,19 @@ def test_the_engine_passes_the_memory_zone_setting_to_its_worker(pipeline_dir, t
         assert ("quuxamide3" in nlp.vocab.strings) is not zone
 
 
-def test_a_record_names_the_arguments_its_main_was_given(monkeypatch):
+def test_a_record_names_the_arguments_its_main_was_given(monkeypatch, tmp_path):
+    from bioner_spacy.benchmark import collection_memory
     from bioner_spacy.provenance import command_line
 
     monkeypatch.setattr(sys, "argv", ["pytest", "-q"])
-    # a caller's argv, not the process's; quoted as a shell reads it
-    assert command_line("bioner_spacy.benchmark.collection", ["--data", "my corpus.spacy", "--threads", "1"]) == \
-        "python -m bioner_spacy.benchmark.collection --data 'my corpus.spacy' --threads 1"
-    assert command_line("bioner_spacy.benchmark.collection") == "python -m bioner_spacy.benchmark.collection -q"
+    # quoted as a shell reads it; the process's own arguments when main was given none
+    assert command_line("m", ["--data", "my corpus.spacy"]) == "python -m m --data 'my corpus.spacy'"
+    assert command_line("m") == "python -m m -q"
+    seen = []
+    monkeypatch.setattr(collection_memory, "measure", lambda args: seen.append(args.command))
+    monkeypatch.setattr(collection_memory, "markdown", lambda records: "")
+    text = tmp_path / "text.txt"
+    text.write_text("alpha\n")
+    collection_memory.main(["--pipeline", "blank:en", "--text", str(text), "--output", str(tmp_path / "m.json")])
+    assert seen == [f"python -m bioner_spacy.benchmark.collection_memory --pipeline blank:en --text {text} "
+                    f"--output {tmp_path / 'm.json'}"]

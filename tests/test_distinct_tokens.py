@@ -58,12 +58,17 @@ def initialized(tok2vec, docs):
 
 
 @pytest.mark.parametrize("encode", ["bilstm", "cnn"])
-@pytest.mark.parametrize("embed", ["hash+vectors", "hash", "characters"])
+@pytest.mark.parametrize("embed", ["hash+vectors", "hash", "characters", "hash+vectors+char_cnn"])
 def test_same_vectors_as_the_whole_tok2vec(embed, encode):
     vocab = vocab_with_vectors()
     if embed == "characters":
         layer = registry.resolve({"e": {"@architectures": "spacy.CharacterEmbed.v2", "width": 16, "rows": 50,
                                         "nM": 8, "nC": 4, "include_static_vectors": True}})["e"]
+    elif embed == "hash+vectors+char_cnn":
+        layer = registry.resolve({"e": {"@architectures": "bioner.HashCharEmbed.v1", "width": 16,
+                                        "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [50, 20, 20, 20],
+                                        "include_static_vectors": True,
+                                        "char_cnn": {"@architectures": "bioner.CharCNN.v1", "filters": 5}}})["e"]
     else:
         layer = multi_hash_embed(static=embed == "hash+vectors")
     sentences = [WORDS[:6], WORDS[6:] + WORDS[:3], WORDS[:6], ["renal"]]
@@ -112,6 +117,9 @@ def test_embeddings_reading_other_columns_or_unknown_layers_run_as_they_are():
     assert token_key_attrs(multi_hash_embed(attrs=("LOWER", "SHAPE", "IS_DIGIT"), static=False)) == [ORTH, NORM]
     strange = Model("reads_the_sentence", lambda model, docs, is_train: (None, None))
     assert token_key_attrs(strange) is None
+    # a window over the tokens outside the character CNN reads context
+    from thinc.api import chain, expand_window, with_array
+    assert token_key_attrs(chain(multi_hash_embed(static=False), with_array(expand_window(1)))) is None
     vocab = vocab_with_vectors()
     docs = docs_of(vocab, [WORDS[:4], WORDS[:4]])
     tok2vec = initialized(tok2vec_over(multi_hash_embed(attrs=("NORM", "TAG"), static=False), "cnn"), docs)

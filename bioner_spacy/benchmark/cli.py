@@ -293,4 +293,5 @@ def pairs_command(
     except FileNotFoundError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    typer.echo(format_pairs(seed_pairs(found, system, baseline), system, baseline))
+    pairs, ambiguous = seed_pairs(found, system, baseline)
+    typer.echo(format_pairs(pairs, system, baseline, ambiguous))

@@ -37,6 +37,11 @@ TOKEN_WISE_LAYERS = {"extract_features", "list2ragged", "ragged2list", "ints-get
                      "remap_ids", "list2array", "array2list", "residual"}
 
 
+# composite layers known to read each token alone, by its text: their inner layers (a convolution
+# over one token's characters) are not checked one by one
+TOKEN_WISE_BLOCKS = {"char_cnn"}
+
+
 _key_attrs: Dict[int, Optional[List[int]]] = {}  # embed layer id -> token_key_attrs (a model's layers are fixed)
 
 
@@ -50,7 +55,10 @@ def token_key_attrs(embed: Model) -> Optional[List[int]]:
 
 
 def find_key_attrs(embed: Model) -> Optional[List[int]]:
+    trusted = {inner.id for layer in embed.walk() if layer.name in TOKEN_WISE_BLOCKS for inner in layer.walk()}
     for layer in embed.walk():
+        if layer.id in trusted:
+            continue
         if not layer.layers and layer.name not in TOKEN_WISE_LAYERS:
             return None
         if layer.name == "extract_features":
