@@ -172,6 +172,17 @@ def test_floret_vectors_cover_unseen_words(tiny_vectors):
     assert cos(doc[2].vector, doc[3].vector) > 0.5 > cos(doc[2].vector, doc[4].vector)
 
 
+def test_on_one_thread_floret_builds_the_same_table_again(tiny_vectors, tmp_path):
+    """The reason `--threads 1` exists: a build a benchmark cell can name and
+    another machine can make again."""
+    from bioner_spacy.representations.vectors import FloretSettings, build_vectors
+
+    first_dir, first = tiny_vectors
+    settings = FloretSettings(dim=8, epoch=2, minCount=1, bucket=500, thread=1)
+    again = build_vectors(first_dir / "text.txt", tmp_path / "vectors", settings, log=lambda m: None)
+    assert again["sha256"] == first["sha256"]
+
+
 def test_vectors_travel_with_the_pipeline_and_are_never_silently_missing(tiny_vectors, tmp_path):
     """A cfa_ner trained with static vectors: assemble carries them into the
     pipeline users load; rebuilt without them, it refuses to run."""
