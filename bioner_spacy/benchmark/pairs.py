@@ -33,10 +33,11 @@ class Pair:
 
 
 def read_cells(folder: Path) -> List[dict]:
-    folder = Path(folder)
-    if not folder.is_dir():
+    from .report import read_cell_files
+
+    if not Path(folder).is_dir():
         raise FileNotFoundError(f"no cells folder: {folder} (the harness writes docs/benchmark/cells)")
-    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+    return list(read_cell_files(folder).values())
 
 
 def _share(cell: dict) -> str:

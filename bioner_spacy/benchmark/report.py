@@ -43,7 +43,12 @@ def paired(first: Dict[int, float], second: Dict[int, float]) -> List[float]:
 
 def load_cells(results: Path) -> Dict[str, Dict]:
     """Every cell record under results/cells, by run key."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted((Path(results) / "cells").glob("*.json"))}
+    return read_cell_files(Path(results) / "cells")
+
+
+def read_cell_files(folder: Path) -> Dict[str, Dict]:
+    """Every cell record in ``folder``, by run key (its file name)."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
 
 
 def cell_f1(cell: Dict, dataset: str, split: str = "test", untyped: bool = False) -> Optional[float]:

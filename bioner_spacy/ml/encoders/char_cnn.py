@@ -89,10 +89,7 @@ def WordCharEmbed(
         character features.
     char_cnn: the character features (``bioner.CharCNN.v1``).
     dropout: on the concatenated representation (seed 001: before the BiLSTM)."""
-    filters = char_cnn.get_dim("nO")
-    if width <= filters:
-        raise ValueError(f"WordCharEmbed: width ({width}) must exceed the character CNN's filters ({filters})")
-    words = StaticVectors(width - filters, dropout=0.0)
+    words = StaticVectors(width_beside("WordCharEmbed", width, char_cnn), dropout=0.0)
     model = chain(concatenate(words, char_cnn), with_array(Dropout(dropout)), ragged2list())
     model.set_dim("nO", width)
     return model
@@ -110,10 +107,17 @@ def HashCharEmbed(
         at width minus the character CNN's filters, then the character features.
     attrs, rows, include_static_vectors: as for ``spacy.MultiHashEmbed.v2``.
     char_cnn: the character features (``bioner.CharCNN.v1``)."""
-    filters = char_cnn.get_dim("nO")
-    if width <= filters:
-        raise ValueError(f"HashCharEmbed: width ({width}) must exceed the character CNN's filters ({filters})")
-    hashed = chain(MultiHashEmbed(width - filters, attrs, rows, include_static_vectors), list2ragged())
+    hashed = chain(MultiHashEmbed(width_beside("HashCharEmbed", width, char_cnn), attrs, rows, include_static_vectors),
+                   list2ragged())
     model = chain(concatenate(hashed, char_cnn), ragged2list())
     model.set_dim("nO", width)
     return model
+
+
+def width_beside(architecture: str, width: int, char_cnn: Model) -> int:
+    """The width left for the word features beside the character CNN's
+    filters in an output of ``width``; an error naming both where none is."""
+    filters = char_cnn.get_dim("nO")
+    if width <= filters:
+        raise ValueError(f"{architecture}: width ({width}) must exceed the character CNN's filters ({filters})")
+    return width - filters
