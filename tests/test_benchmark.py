@@ -903,6 +903,8 @@ def test_the_choice_reads_whole_dev_scores_only(spec, tmp_path):
             "published figure, 80.37 (Crichton et al. 2017, multi-task CNN (published)), by 0.13. "
             "Not in the choice (no dev score): b.") in text
     assert cell_f1(cells[Run("b", ("NCBI-disease",), 1).key], "NCBI-disease", "dev") is None
+    # a cell written with no dev scores at all (null) reads as none, not as a crash
+    assert cell_f1({**cells[Run("a", ("NCBI-disease",), 0).key], "dev_scores": None}, "NCBI-disease", "dev") is None
     # only b's cells: nothing to choose
     only_b = {k: v for k, v in cells.items() if k.startswith("b__")}
     text = render(matrix, tmp_path / "results", "cmd", plots=False, cells=only_b)

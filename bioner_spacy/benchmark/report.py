@@ -60,7 +60,7 @@ def cell_f1(cell: Dict, dataset: str, split: str = "test", untyped: bool = False
     not comparable with typed ones."""
     if (dataset in cell.get("untyped_datasets", ())) != untyped:
         return None
-    score = cell.get("scores" if split == "test" else "dev_scores", {}).get(dataset)
+    score = (cell.get("scores" if split == "test" else "dev_scores") or {}).get(dataset)
     return None if score is None else score["f"]
 
 

@@ -28,6 +28,8 @@ from spacy.tokens import Doc
 from thinc.api import Model, NumpyOps
 from thinc.types import Floats1d, Floats2d
 
+from .packed_lstm import predict_encoder
+
 # attributes a token takes from its lexeme: the same for every token of an ORTH
 LEXICAL = {IDS[name] for name in IDS if name in ("ORTH", "LOWER", "PREFIX", "SUFFIX", "SHAPE", "LENGTH", "ID")
            or name.startswith("IS_") or name.startswith("LIKE_")}
@@ -144,11 +146,12 @@ def embed_distinct_tokens(embed: Model, docs: List[Doc], cache: Optional[Embeddi
 def predict_tok2vec(tok2vec: Model, docs: List[Doc]) -> List[Floats2d]:
     """``tok2vec.predict(docs)``; for spaCy's Tok2Vec (refs ``embed`` and
     ``encode``), the embed computed once per distinct token (and not again
-    for a token in the cache in use, if any)."""
+    for a token in the cache in use, if any), and a BiLSTM encoder run over
+    each doc as if alone (``packed_lstm.predict_encoder``)."""
     if not (tok2vec.has_ref("embed") and tok2vec.has_ref("encode")) or not docs:
         return tok2vec.predict(docs)
     embedded = embed_distinct_tokens(tok2vec.get_ref("embed"), docs, _active_cache.get())
-    return tok2vec.get_ref("encode").predict(embedded)
+    return predict_encoder(tok2vec.get_ref("encode"), embedded)
 
 
 def tok2vec_forward(tok2vec: Model, docs: List[Doc], is_train: bool):
