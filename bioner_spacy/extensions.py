@@ -33,8 +33,11 @@ def merge_ranges(ranges: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
     return merged
 
 
+_FRAGMENTS_PREFIX = "bioner.fragments"
+
+
 def _fragments_key(span: Span) -> tuple:
-    return ("bioner.fragments", span.start, span.end, span.label_, span.id_)
+    return (_FRAGMENTS_PREFIX, span.start, span.end, span.label_, span.id_)
 
 
 def get_fragments(span: Span) -> List[Tuple[int, int]]:
@@ -51,17 +54,21 @@ def get_fragments(span: Span) -> List[Tuple[int, int]]:
 def set_fragments(span: Span, ranges: Optional[Sequence[Tuple[int, int]]]) -> None:
     """Record the fragments of a span (kept in ``doc.user_data``, keyed by
     the span's range, label and id; None forgets them)."""
-    key = _fragments_key(span)
     if ranges is None:
-        span.doc.user_data.pop(key, None)
+        span.doc.user_data.pop(_fragments_key(span), None)
         return
-    ranges = merge_ranges(ranges)
-    if not ranges or ranges[0][0] != span.start or ranges[-1][1] != span.end or any(s >= e for s, e in ranges):
-        raise ValueError(f"fragments {ranges} do not span {span.start}-{span.end} ({span.text!r})")
-    if ranges == [(span.start, span.end)]:
-        span.doc.user_data.pop(key, None)
-    else:
-        span.doc.user_data[key] = [list(r) for r in ranges]
+    _store_fragments(span, merge_ranges(ranges))
+
+
+def _store_fragments(span: Span, merged: List[Tuple[int, int]], clear: bool = True) -> None:
+    """Store merged ranges that must span the span exactly; a contiguous
+    span's own range is stored as nothing (``clear``: forget what was)."""
+    if not merged or merged[0][0] != span.start or merged[-1][1] != span.end or any(s >= e for s, e in merged):
+        raise ValueError(f"fragments {merged} do not span {span.start}-{span.end} ({span.text!r})")
+    if len(merged) > 1:
+        span.doc.user_data[_fragments_key(span)] = [list(r) for r in merged]
+    elif clear:
+        span.doc.user_data.pop(_fragments_key(span), None)
 
 
 def set_group_fragments(doc: Doc, key: str, fragments: Sequence[Sequence[Tuple[int, int]]]) -> None:
@@ -71,8 +78,11 @@ def set_group_fragments(doc: Doc, key: str, fragments: Sequence[Sequence[Tuple[i
     if len(fragments) != len(group):
         raise ValueError(f"{len(fragments)} fragment lists for {len(group)} spans in doc.spans[{key!r}]")
     merged = [merge_ranges(ranges) for ranges in fragments]
+    # a contiguous span reads its own range when nothing is stored for it:
+    # clearing is needed only where the doc already holds stored fragments
+    stored = any(isinstance(k, tuple) and k[:1] == (_FRAGMENTS_PREFIX,) for k in doc.user_data)
     for span, ranges in zip(group, merged):
-        span._.fragments = ranges
+        _store_fragments(span, ranges, clear=stored)
     group.attrs["fragments"] = [[list(r) for r in ranges] for ranges in merged]
 
 

@@ -144,9 +144,11 @@ def grid_entity_chars(doc) -> set:
     """Every entity of a doc as (start_char, character fragments, label):
     ``doc.spans["bioner_grid"]`` (nested and discontinuous ones included)
     when the doc has that group, else ``doc.ents``."""
+    starts = [token.idx for token in doc]
+    ends = [token.idx + len(token) for token in doc]
     entities = set()
     for span, fragments in entity_fragments(doc):
-        chars = tuple((doc[s].idx, doc[e - 1].idx + len(doc[e - 1])) for s, e in fragments)
+        chars = tuple((starts[s], ends[e - 1]) for s, e in fragments)
         entities.add((chars[0][0], chars, span.label_))
     return entities
 

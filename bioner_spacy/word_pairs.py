@@ -101,8 +101,9 @@ def decode_relations(relations: numpy.ndarray, types: Sequence[str], max_paths: 
     """The entities of an (n, n) relation grid: NNW is read in the upper
     triangle only and THW in the lower triangle and diagonal only."""
     n = relations.shape[0]
-    upper = numpy.triu(relations == NNW, k=1)
-    successors = [list(numpy.flatnonzero(upper[a])) for a in range(n)]
+    successors: List[List[int]] = [[] for _ in range(n)]
+    for a, b in zip(*numpy.nonzero(numpy.triu(relations == NNW, k=1))):
+        successors[a].append(int(b))  # row-major: each list increasing
     entities = set()
     tails, heads = numpy.nonzero(numpy.tril(relations >= THW))
     for tail, head in zip(tails.tolist(), heads.tolist()):
@@ -126,9 +127,17 @@ def best_relations(probs: numpy.ndarray, allowed: numpy.ndarray) -> numpy.ndarra
     return masked.argmax(axis=2).astype("int32")
 
 
-def entity_score(probs: numpy.ndarray, entity: GridEntity, types: Sequence[str]) -> float:
-    """Mean probability of an entity's own cells (its THW cell and NNW edges)."""
-    words, label = entity
-    cells = [probs[words[-1], words[0], THW + list(types).index(label)]]
-    cells += [probs[a, b, NNW] for a, b in zip(words, words[1:])]
-    return float(numpy.mean(cells))
+def entity_scores(probs: numpy.ndarray, entities: Sequence[GridEntity], types: Sequence[str]) -> numpy.ndarray:
+    """Each entity's score: the mean probability of its own cells (its THW
+    cell and NNW edges), for all entities of one grid in one gather (an
+    untrained grid decodes thousands per sentence)."""
+    thw = {label: THW + k for k, label in enumerate(types)}
+    owner, rows, cols, relations = [], [], [], []
+    for i, (words, label) in enumerate(entities):
+        owner.append(i), rows.append(words[-1]), cols.append(words[0]), relations.append(thw[label])
+        for a, b in zip(words, words[1:]):
+            owner.append(i), rows.append(a), cols.append(b), relations.append(NNW)
+    if not entities:
+        return numpy.zeros(0)
+    values = probs[rows, cols, relations].astype("float64")
+    return numpy.bincount(owner, weights=values, minlength=len(entities)) / numpy.bincount(owner, minlength=len(entities))

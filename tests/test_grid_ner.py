@@ -1,6 +1,8 @@
 """The grid_ner component and the bioner.GridTagger.v1 architecture."""
 import numpy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import spacy
 import torch
 from spacy.tokens import Doc, DocBin
@@ -203,6 +205,31 @@ def test_grid_network_gradient_matches_finite_differences():
     assert torch.autograd.gradcheck(lambda x: network(x, lengths), (X,), eps=1e-6, atol=1e-5)
 
 
+@pytest.mark.parametrize("dilations", [(1, 2, 3), (2,)])
+def test_prediction_factored_equals_the_equations_as_written(dilations):
+    """Prediction's factored grid MLP and classifier compute the function
+    training computes (dropout off), padding included; every weight random,
+    the conditional layer norm's condition layers too."""
+    torch.manual_seed(0)
+    network = WordPairGrid(5, 4, hidden=6, channels=3, distance_width=2, region_width=3, dilations=dilations).double().eval()
+    with torch.no_grad():
+        for weight in network.parameters():
+            weight.normal_()
+    X = torch.randn(3, 7, 5, dtype=torch.float64)
+    lengths = torch.tensor([7, 4, 1])
+    with torch.no_grad():
+        h, _ = network.lstm(X)
+        region = regions(lengths, 7)
+        written = network.relations_of_cells(h, region)
+        factored = network.relations_factored(h, region)
+        assert written.abs().max() > 1.0  # not a trivially small output
+        torch.testing.assert_close(factored, written, rtol=1e-10, atol=1e-10)
+        # and eval-mode forward is the factored form
+        torch.testing.assert_close(network(X, lengths), network.relations_factored(
+            torch.nn.utils.rnn.pad_packed_sequence(network.lstm(torch.nn.utils.rnn.pack_padded_sequence(
+                X, lengths, batch_first=True, enforce_sorted=False))[0], batch_first=True, total_length=7)[0], region))
+
+
 def test_a_sentence_scores_the_same_alone_or_batched():
     torch.manual_seed(0)
     network = WordPairGrid(4, 3, hidden=4, channels=3, dilations=(1, 2, 3)).eval()
@@ -239,7 +266,22 @@ def test_sentences_and_long_sentence_pieces():
     assert sentence_segments(doc, 4) == [(0, 4), (4, 6), (6, 10)]
     assert sentence_segments(Doc(nlp.vocab, words=["w"] * 5), 256) == [(0, 5)]
     assert sentence_segments(Doc(nlp.vocab, words=[]), 256) == []
-    assert group_segments([3, 10, 4, 2], max_cells=40) == [[1], [2, 0], [3]]
+    assert group_segments([3, 10, 4, 2], max_cells=40, padding_limit=2.0) == [[1], [2, 0], [3]]
+    # 4 and 3 together pad to 32 cells for 25 of their own: more than 1.1 times
+    assert group_segments([3, 10, 4, 2], max_cells=40) == [[1], [2], [0], [3]]
+    assert group_segments([5, 5, 5], max_cells=100) == [[0, 1, 2]]
+    assert group_segments([10, 9, 9], max_cells=1000) == [[0], [1, 2]]  # 2 x 100 > 1.1 x 181
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 60), max_size=40), st.integers(1, 5000), st.floats(1.0, 3.0))
+def test_segment_groups_bound_cells_and_padding(lengths, max_cells, padding_limit):
+    groups = group_segments(lengths, max_cells, padding_limit)
+    assert sorted(k for g in groups for k in g) == list(range(len(lengths)))
+    for g in groups:
+        assert [lengths[k] for k in g] == sorted((lengths[k] for k in g), reverse=True)
+        padded = len(g) * lengths[g[0]] ** 2
+        assert len(g) == 1 or (padded <= max_cells and padded <= padding_limit * sum(lengths[k] ** 2 for k in g) + 1e-9)
 
 
 def test_long_sentence_is_cut_not_crashed(trained):

@@ -10,7 +10,7 @@ from bioner_spacy.word_pairs import (
     best_relations,
     decode_relations,
     encode_grid,
-    entity_score,
+    entity_scores,
     fragments,
     words_of,
 )
@@ -110,12 +110,34 @@ def test_best_relations_respects_regions_and_dataset_types():
     assert best_relations(probs, allowed).tolist() == [[NONE, NNW], [2, 3]]
 
 
-def test_entity_score_is_the_mean_of_its_cells():
+def test_entity_scores_are_the_means_of_their_cells():
     probs = numpy.zeros((3, 3, 5))
     probs[2, 0, 2] = 0.9
     probs[0, 1, NNW] = 0.6
     probs[1, 2, NNW] = 0.3
-    assert entity_score(probs, ((0, 1, 2), "Chemical"), TYPES) == pytest.approx(0.6)
+    probs[1, 1, 4] = 0.5
+    probs[2, 0, 3] = 0.2
+    entities = [((0, 1, 2), "Chemical"), ((1,), "Gene"), ((0, 2), "Disease")]
+    assert entity_scores(probs, entities, TYPES).tolist() == pytest.approx([0.6, 0.5, (0.2 + 0.0) / 2])
+    assert entity_scores(probs, [], TYPES).shape == (0,)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_entity_scores_match_each_entity_alone(n, seed):
+    """The one gather gives every entity the mean of its own cells, whatever
+    the other entities of the grid."""
+    rng = numpy.random.default_rng(seed)
+    probs = rng.random((n, n, 2 + len(TYPES)))
+    entities = [
+        (tuple(sorted(rng.choice(n, size=rng.integers(1, n + 1), replace=False).tolist())), TYPES[rng.integers(len(TYPES))])
+        for _ in range(rng.integers(0, 6))
+    ]
+    alone = [
+        numpy.mean([probs[w[-1], w[0], 2 + TYPES.index(t)]] + [probs[a, b, NNW] for a, b in zip(w, w[1:])])
+        for w, t in entities
+    ]
+    assert entity_scores(probs, entities, TYPES).tolist() == pytest.approx(alone)
 
 
 def test_decoding_never_walks_dead_ends():

@@ -47,7 +47,7 @@ from ..word_pairs import (
     best_relations,
     decode_relations,
     encode_grid,
-    entity_score,
+    entity_scores,
     fragments,
     relation_names,
     words_of,
@@ -234,13 +234,17 @@ class GridNER(EntityPipe):
         masks = [self.relation_mask(dataset) for dataset in datasets]
         numpy_ops = NumpyOps()
         entities: List[list] = [[] for _ in docs]
-        for (d, start, _), logits in zip(segments, grids):
+        spaces = [numpy.asarray([token.is_space for token in doc], dtype=bool) for doc in docs]
+        for (d, start, end), logits in zip(segments, grids):
             probs = numpy_ops.softmax(self.model.ops.to_numpy(logits), axis=-1)
             relations = best_relations(probs, masks[d])
-            for words, label in decode_relations(relations, self.labels, self.max_paths):
-                if docs[d][start + words[0]].is_space or docs[d][start + words[-1]].is_space:
-                    continue
-                entities[d].append((tuple(start + w for w in words), label, entity_score(probs, (words, label), self.labels)))
+            space = spaces[d][start:end]
+            decoded = [
+                (words, label) for words, label in decode_relations(relations, self.labels, self.max_paths)
+                if not (space[words[0]] or space[words[-1]])
+            ]
+            scores = entity_scores(probs, decoded, self.labels).tolist()
+            entities[d].extend((tuple(start + w for w in words), label, score) for (words, label), score in zip(decoded, scores))
         return entities
 
     def set_annotations(self, docs: Iterable[Doc], scores) -> None:
