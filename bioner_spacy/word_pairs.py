@@ -131,13 +131,15 @@ def entity_scores(probs: numpy.ndarray, entities: Sequence[GridEntity], types: S
     """Each entity's score: the mean probability of its own cells (its THW
     cell and NNW edges), for all entities of one grid in one gather (an
     untrained grid decodes thousands per sentence)."""
+    if not entities:
+        return numpy.zeros(0)
     thw = {label: THW + k for k, label in enumerate(types)}
     owner, rows, cols, relations = [], [], [], []
     for i, (words, label) in enumerate(entities):
-        owner.append(i), rows.append(words[-1]), cols.append(words[0]), relations.append(thw[label])
-        for a, b in zip(words, words[1:]):
-            owner.append(i), rows.append(a), cols.append(b), relations.append(NNW)
-    if not entities:
-        return numpy.zeros(0)
-    values = probs[rows, cols, relations].astype("float64")
-    return numpy.bincount(owner, weights=values, minlength=len(entities)) / numpy.bincount(owner, minlength=len(entities))
+        # the THW cell (tail, head), then the NNW edge of each consecutive pair
+        rows += [words[-1], *words[:-1]]
+        cols += [words[0], *words[1:]]
+        relations += [thw[label]] + [NNW] * (len(words) - 1)
+        owner += [i] * len(words)
+    sums = numpy.bincount(owner, weights=probs[rows, cols, relations].astype("float64"), minlength=len(entities))
+    return sums / numpy.asarray([len(words) for words, _ in entities])

@@ -225,9 +225,7 @@ def test_prediction_factored_equals_the_equations_as_written(dilations):
         assert written.abs().max() > 1.0  # not a trivially small output
         torch.testing.assert_close(factored, written, rtol=1e-10, atol=1e-10)
         # and eval-mode forward is the factored form
-        torch.testing.assert_close(network(X, lengths), network.relations_factored(
-            torch.nn.utils.rnn.pad_packed_sequence(network.lstm(torch.nn.utils.rnn.pack_padded_sequence(
-                X, lengths, batch_first=True, enforce_sorted=False))[0], batch_first=True, total_length=7)[0], region))
+        torch.testing.assert_close(network(X, lengths), network.relations_factored(network.encode(X, lengths), region))
 
 
 def test_a_sentence_scores_the_same_alone_or_batched():

@@ -13,8 +13,8 @@ are padded and batched together up to ``max_cells`` grid cells per torch
 call (a longer sentence goes alone), which bounds peak memory, and a batch
 takes a shorter sentence only while its padded cells stay within
 ``PADDING_LIMIT`` times its sentences' own cells (a grid's cost grows with
-the square of its length: filled greedily, batches of biomedical sentences
-computed 1.7 times their cells).
+the square of its length: filled greedily, batches of BC5CDR-chem test
+sentences computed 1.9 times their cells; ``scripts/grid_padding.py``).
 
 ``inference_dtype = "bfloat16"`` runs the grid network after its BiLSTM in
 bfloat16 when predicting (never in training): on bfloat16 copies of the
