@@ -102,6 +102,12 @@ def test_grid_trf_config_reads_a_sentence_longer_than_the_window(tmp_path):
         "components.grid_ner.model.channels": 16,
         "components.grid_ner.model.dropout": 0.0,
         "system.gpu_allocator": None,
+        # a plain Adam(0.003) below, not the config's 5e-5 schedule: at the
+        # config's 20 x scale the grid would step at 0.06 and not settle
+        "components.grid_ner.learn_rate_scale": 1.0,
+        # no dropout inside BERT either, so training sees what prediction sees
+        "components.transformer.model.transformer_config.hidden_dropout_prob": 0.0,
+        "components.transformer.model.transformer_config.attention_probs_dropout_prob": 0.0,
     })
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     assert config["components"]["grid_ner"]["model"]["hidden"] == 32
