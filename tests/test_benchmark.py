@@ -542,29 +542,65 @@ def test_syntax_corpus_can_leave_out_entities_across_sentences(tmp_path):
     assert kept(skip_entities_across_sentences=True) == [["apnoea"]]
 
 
+def smaller_quick_matrix(path: Path) -> Path:
+    """configs/benchmark.yml with its quick matrix cut to seed 0, 6 steps, 60
+    sentences per split, the group with a baseline, one reduced fraction and
+    one pipeline's speed: each kind of run and reading the quick matrix has
+    (a corpus file, one corpus and all of them through the multi-corpus
+    reader, a reduced one), at a fraction of its time."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "configs" / "benchmark.yml").read_text())
+    quick = spec["matrices"]["quick"]
+    quick.update(steps=6, eval_frequency=6, seeds=[0], dev_limit=20, dev_limit_per_corpus=20, convert_limit=60)
+    # one group with its baseline, one reduced-data point for each way of reading corpora (one, all)
+    quick["groups"] = [group for group in quick["groups"] if group.get("baseline")]
+    quick["reduced"]["fractions"] = [0.25]
+    # one pipeline's speed (the long-sentence reading is for grid_ner pipelines only)
+    quick["speed"].update(systems=quick["groups"][0]["systems"][:1], limit=30)
+    spec["matrices"] = {"quick": quick}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for config in (REPO / "configs").glob("*.cfg"):  # read beside the spec
+        (path.parent / config.name).symlink_to(config)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_the_quick_matrix_plans_its_runs():
+    matrix = load_matrix(REPO / "configs" / "benchmark.yml", "quick")
+    runs = matrix.runs()
+    assert len(runs) == 14  # (cfa-dep, ner, grid) + (stm, mtm) x 2 fractions, 2 seeds each
+    assert {r.system for r in runs} == {"cfa-dep", "ner", "grid", "stm", "mtm"} and {r.seed for r in runs} == {0, 1}
+
+
 @pytest.mark.slow
 def test_quick_matrix_end_to_end(tmp_path):
-    """The harness as CI runs it: convert slices, train every run of the quick
-    matrix, measure speed, write the doc; a second call trains nothing."""
+    """The harness end to end on a smaller copy of the quick matrix (seed 0,
+    a few steps; means, spreads and paired differences over seeds are
+    checked on hand-made cells above): convert slices, train each run,
+    measure speed, write the doc; a second call trains nothing."""
     if not (CORPORA / "mtl-bioinformatics-2016").exists():
         pytest.skip(f"corpora not found under {CORPORA}")
+    spec = smaller_quick_matrix(tmp_path / "configs" / "benchmark.yml")
     cmd = [sys.executable, "-m", "bioner_spacy", "benchmark", "run", "--quick", "--jobs", "2",
-           "--corpora-dir", str(CORPORA), "--work", str(tmp_path / "work"), "--spec", str(REPO / "configs" / "benchmark.yml")]
+           "--corpora-dir", str(CORPORA), "--work", str(tmp_path / "work"), "--spec", str(spec)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     results = tmp_path / "work" / "results"
     cells = sorted((results / "cells").glob("*.json"))
-    assert len(cells) == 14  # (cfa-dep, ner, grid) + (stm, mtm) x 2 fractions, 2 seeds each
+    assert len(cells) == 4  # cfa-dep, ner; stm and mtm at a quarter of NCBI-disease
     record = json.loads(cells[0].read_text())
     assert {"scores", "dev_scores", "seed", "train_seconds", "seconds_per_epoch", "versions", "machine", "config"} <= set(record)
-    assert set(record["dev_scores"]) == set(record["scores"])
+    assert set(record["dev_scores"]) == set(record["scores"]) and record["settings"]["steps"] == 6
     doc = (tmp_path / "work" / "results.md").read_text()
-    assert "± " in doc and "## Reduced training data" in doc and "## Speed and memory" in doc
+    assert "## Reduced training data" in doc and "## Speed and memory" in doc
     assert "| system − spaCy ner (CNN) | BC5CDR-chem |" in doc and "Dev F1 minus spaCy ner (CNN)'s" in doc
     assert (results / "speed.png").exists() and (results / "reduced-data.png").exists()
+    speed = json.loads((results / "speed.json").read_text())
+    assert list(speed["speed"]) and speed["long_sentence"] == []
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
-    assert again.returncode == 0 and "14 done, 0 to run" in again.stdout
+    assert again.returncode == 0 and "4 done, 0 to run" in again.stdout
 
 
 def test_select_runs_by_system_and_corpus(spec):
