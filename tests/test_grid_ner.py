@@ -299,6 +299,25 @@ def test_long_sentence_is_cut_not_crashed(trained):
     assert all(s.end - s.start <= 100 for s in doc.spans[GRID_SPANS_KEY])
 
 
+def test_the_speed_harness_reads_one_long_sentence_through_the_grid(trained, tmp_path):
+    """The harness's long-sentence reading (benchmark.speed.measure_long_sentence)
+    on a saved grid pipeline: the data's texts joined into one sentence of
+    the asked length, cut at the asked max_length, timed, and its memory read."""
+    from types import SimpleNamespace
+
+    from bioner_spacy.benchmark.speed import measure_long_sentence
+
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "grid")
+    texts = ["Cisplatin caused acute renal failure .", "Risk of breast and ovarian cancer rose ."] * 5
+    DocBin(docs=[nlp.make_doc(t) for t in texts]).to_disk(tmp_path / "data.spacy")
+    args = SimpleNamespace(one=str(tmp_path / "grid"), data=str(tmp_path / "data.spacy"), long_sentence=30, max_length=8)
+    reading = measure_long_sentence(args)
+    assert reading["words"] == 30 and reading["max_length"] == 8 and reading["seconds"] > 0
+    assert reading["peak_rss_mb"] >= reading["rss_before_mb"] > 0
+    assert reading["increase_mb"] == reading["peak_rss_mb"] - reading["rss_before_mb"]
+
+
 def test_gold_entities_follow_the_predicted_tokens():
     nlp = spacy.blank("en")
     predicted = Doc(nlp.vocab, words=["IL-2", "gene", "and", "T", "cells"], spaces=[True, True, True, True, False])
