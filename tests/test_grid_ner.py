@@ -314,7 +314,8 @@ def test_the_speed_harness_reads_one_long_sentence_through_the_grid(trained, tmp
     args = SimpleNamespace(one=str(tmp_path / "grid"), data=str(tmp_path / "data.spacy"), long_sentence=30, max_length=8)
     reading = measure_long_sentence(args)
     assert reading["words"] == 30 and reading["max_length"] == 8 and reading["seconds"] > 0
-    assert reading["peak_rss_mb"] >= reading["rss_before_mb"] > 0
+    # the peak is read from a reset after the RSS before it, so it may sit a little below it
+    assert reading["peak_rss_mb"] > 0 and reading["rss_before_mb"] > 0
     assert reading["increase_mb"] == reading["peak_rss_mb"] - reading["rss_before_mb"]
 
 
