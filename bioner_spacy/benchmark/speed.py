@@ -119,9 +119,12 @@ def measure_long_sentence(args) -> dict:
     ner.model.attrs["max_length"] = args.max_length
     words = " ".join(texts_of(args.data, 200)).split()[: args.long_sentence]
     doc = Doc(nlp.vocab, words=words, sent_starts=[True] + [False] * (len(words) - 1))
-    before = status_mb("VmRSS")
+    # reset the peak first, then read the RSS: the peak read after the run is
+    # then at least the RSS before it (up to the kernel's batched per-thread RSS
+    # counts, a fraction of a MB), not the RSS before the reset
     if not reset_peak():
         raise RuntimeError("cannot reset the peak RSS (/proc/self/clear_refs): the increase would be understated")
+    before = status_mb("VmRSS")
     start = time.perf_counter()
     ner(doc)
     seconds = time.perf_counter() - start
