@@ -9,12 +9,14 @@ never per document: a doc's sentences are ``doc.sents`` when it has sentence
 boundaries (the syntax pipeline's parser sets them), else the whole doc; a
 sentence longer than ``max_length`` words is cut into consecutive pieces of
 at most ``max_length`` (an entity crossing a cut cannot be found). Sentences
-are padded and batched together up to ``max_cells`` grid cells per torch
-call (a longer sentence goes alone), which bounds peak memory, and a batch
+are padded and batched together up to ``max_cells`` grid cells per batch
+(a longer sentence goes alone), which bounds peak memory, and a batch
 takes a shorter sentence only while its padded cells stay within
 ``PADDING_LIMIT`` times its sentences' own cells (a grid's cost grows with
 the square of its length: filled greedily, batches of BC5CDR-chem test
 sentences computed 1.9 times their cells; ``scripts/grid_padding.py``).
+The grid network's BiLSTM reads all the sentences of a forward pass in one
+packed call, before they are batched (see ``word_pair_grid``).
 
 ``inference_dtype = "bfloat16"`` runs the grid network after its BiLSTM in
 bfloat16 when predicting (never in training): on bfloat16 copies of the
@@ -67,7 +69,7 @@ def build_grid_tagger(
     distance_width, region_width: sizes of the distance and region embeddings.
     dilations: one 3x3 convolution per dilation, their outputs concatenated.
     max_length: longest sentence given one grid; longer ones are cut.
-    max_cells: grid cells per torch call (padded batch size x length^2).
+    max_cells: grid cells per padded batch (batch size x length^2).
     nO: number of relations, 2 + number of entity types (set at initialisation).
     inference_dtype: "float32", or "bfloat16" (when predicting; see the module).
     """
@@ -115,23 +117,24 @@ def build_grid(model: Model, nI: int, nO: int) -> None:
     model.set_dim("nO", nO, force=True)
 
 
-def convert_grid_inputs(model: Model, X_lengths, is_train: bool):
+def convert_grid_inputs(model: Model, words_lengths_groups, is_train: bool):
     import torch
 
-    X, lengths = X_lengths
-    Xt = xp2torch(X, requires_grad=is_train, device=model.shims[0].device)
+    words, lengths, groups = words_lengths_groups
+    Xt = xp2torch(words, requires_grad=is_train, device=model.shims[0].device)
     Lt = torch.as_tensor(numpy.asarray(lengths), dtype=torch.long)
-    return ArgsKwargs(args=(Xt, Lt), kwargs={}), lambda d: torch2xp(d.args[0])
+    return ArgsKwargs(args=(Xt, Lt, groups), kwargs={}), lambda d: torch2xp(d.args[0])
 
 
 def convert_grid_outputs(model: Model, inputs_outputs, is_train: bool):
-    """The logits as float32 arrays (a bfloat16 prediction gives bfloat16)."""
-    _, Y = inputs_outputs
+    """Each group's logits as a float32 array (a bfloat16 prediction gives
+    bfloat16)."""
+    _, Ys = inputs_outputs
 
-    def backprop(dY) -> ArgsKwargs:
-        return ArgsKwargs(args=(Y,), kwargs={"grad_tensors": (xp2torch(dY, device=Y.device),)})
+    def backprop(dYs) -> ArgsKwargs:
+        return ArgsKwargs(args=(Ys,), kwargs={"grad_tensors": tuple(xp2torch(dY, device=Y.device) for Y, dY in zip(Ys, dYs))})
 
-    return torch2xp(Y.float()), backprop  # .float() of a float32 tensor is the tensor itself
+    return [torch2xp(Y.float()) for Y in Ys], backprop  # .float() of a float32 tensor is the tensor itself
 
 
 def sentence_segments(doc: Doc, max_length: int) -> List[Tuple[int, int]]:
@@ -192,29 +195,29 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     ]
     lengths = [end - start for _, start, end in segments]
     grids: List = [None] * len(segments)
-    calls = []
     width = model.get_dim("nI")
-    for group in group_segments(lengths, model.attrs["run"].max_cells):
-        L = lengths[group[0]]
-        X = ops.alloc3f(len(group), L, width)
-        for row, k in enumerate(group):
-            d, start, end = segments[k]
-            X[row, : end - start] = H[d][start:end]
-        Y, backprop_grid = grid((X, [lengths[k] for k in group]), is_train)
+    groups = group_segments(lengths, model.attrs["run"].max_cells)
+    words = ops.xp.concatenate([H[d][start:end] for d, start, end in segments]) if segments else ops.alloc2f(0, width)
+    Ys, backprop_grid = grid((words, lengths, groups), is_train) if segments else ([], None)
+    for group, Y in zip(groups, Ys):
         for row, k in enumerate(group):
             grids[k] = Y[row, : lengths[k], : lengths[k]]
-        calls.append((group, Y.shape, backprop_grid))
 
     def backprop(d_grids: List) -> List[Doc]:
         dH = [ops.alloc2f(*h.shape) for h in H]
-        for group, shape, backprop_grid in calls:
-            dY = ops.alloc4f(*shape)
+        if not segments:
+            return backprop_tok2vec(dH)
+        dYs = []
+        for group, Y in zip(groups, Ys):
+            dY = ops.alloc4f(*Y.shape)
             for row, k in enumerate(group):
                 dY[row, : lengths[k], : lengths[k]] = d_grids[k]
-            dX = backprop_grid(dY)
-            for row, k in enumerate(group):
-                d, start, end = segments[k]
-                dH[d][start:end] += dX[row, : end - start]
+            dYs.append(dY)
+        dwords = backprop_grid(dYs)
+        offset = 0
+        for d, start, end in segments:
+            dH[d][start:end] += dwords[offset : offset + end - start]
+            offset += end - start
         return backprop_tok2vec(dH)
 
     return (segments, grids), backprop

@@ -1,6 +1,8 @@
 """The word-pair grid network of seed 002 (after W2NER), in PyTorch.
 
-For a padded batch of sentences X (B, L, nI) with their lengths:
+Input: the words of S sentences, concatenated (N, nI), their lengths, and
+the sentences' grouping into padded grid batches. For a group of B sentences
+padded to L words:
 
     h = BiLSTM(x)                                         (B, L, hidden)
     W_ij = gamma_i * (h_j - mu_j) / sigma_j + lambda_i    conditional layer norm,
@@ -12,16 +14,21 @@ For a padded batch of sentences X (B, L, nI) with their lengths:
 Cells outside a sentence (padding) are zeroed before the convolutions, so a
 sentence's scores do not depend on what it is batched with.
 
+The BiLSTM reads every sentence of the call at once (one packed sequence),
+not group by group: a recurrence's cost is in its steps, and one call of
+S sentences takes as many steps as its longest sentence, where one call per
+group took the sum of the groups' lengths.
+
 Training computes these equations as written (``relations_of_cells``);
 prediction computes the same function factored (``relations_factored``:
 no per-cell concatenation, the per-word terms computed per word), with less
 memory traffic per cell.
 """
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_sequence
 
 N_DISTANCE_BUCKETS = 19  # 0, then 9 log2 buckets for each sign
 
@@ -113,30 +120,54 @@ class WordPairGrid(nn.Module):
         if last.out_features != nO:
             self.classify[-1] = nn.Linear(last.in_features, nO).to(last.weight.device)
 
-    def forward(self, X: torch.Tensor, lengths: torch.Tensor, in_bfloat16: bool = False) -> torch.Tensor:
-        """(B, L, nO) logits. When predicting with ``inference_dtype``
-        "bfloat16" (set by the tagger; never in training), everything after
-        the BiLSTM runs on bfloat16 copies of the weights (``in_bfloat16``:
-        this call is that run) and the logits come back as bfloat16."""
+    def forward(
+        self, words: torch.Tensor, lengths: torch.Tensor, groups: Optional[Sequence[Sequence[int]]] = None,
+        in_bfloat16: bool = False,
+    ) -> Tuple[torch.Tensor, ...]:
+        """The (B, L, L, nO) logits of each group of sentences. ``words``:
+        the sentences' word vectors concatenated, (sum of lengths, nI);
+        ``groups``: lists of sentence indices, each computed as one padded
+        batch, its rows in the list's order (default: all sentences in
+        order, one group).
+        When predicting with ``inference_dtype`` "bfloat16" (set by the
+        tagger; never in training), everything after the BiLSTM runs on
+        bfloat16 copies of the weights (``in_bfloat16``: this call is that
+        run) and the logits come back as bfloat16."""
+        if groups is None:
+            groups = [list(range(len(lengths)))]
         if in_bfloat16 or self.training or self.inference_dtype != "bfloat16":
-            return self.relations(X, lengths)  # no context: an outer autocast (mixed precision) stays on
+            return self.relations(words, lengths, groups)  # no context: an outer autocast (mixed precision) stays on
         weights = {name: weight.to(torch.bfloat16) for name, weight in self.named_parameters()
                    if not name.startswith("lstm.")}
-        return torch.func.functional_call(self, weights, (X, lengths), {"in_bfloat16": True})
+        return torch.func.functional_call(self, weights, (words, lengths, groups), {"in_bfloat16": True})
 
-    def encode(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """h = BiLSTM(x) over each sentence's own words: (B, L, hidden)."""
-        packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        h, _ = self.lstm(packed)
-        h, _ = pad_packed_sequence(h, batch_first=True, total_length=X.shape[1])
-        return h.to(self.reduce[1].weight.dtype)  # bfloat16 in a bfloat16 prediction
+    def encode(self, words: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """h = BiLSTM(x) over each sentence's own words, all sentences in one
+        packed call. Returns the states (N + 1, hidden) in the packed order,
+        with a zero row last, and ``position`` (S, longest): the row of
+        sentence s's word t in the states, the zero row past its end."""
+        sizes = lengths.tolist()
+        packed = pack_sequence(list(words.split(sizes)), enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        states = states.data.to(self.reduce[1].weight.dtype)  # bfloat16 in a bfloat16 prediction
+        states = torch.cat([states, states.new_zeros(1, states.shape[1])])
+        steps = packed.batch_sizes  # (longest,), on the CPU
+        first_row = torch.cumsum(steps, 0) - steps
+        rank = packed.unsorted_indices.cpu()
+        t = torch.arange(len(steps))
+        position = torch.where(t[None, :] < lengths.cpu()[:, None], first_row[None, :] + rank[:, None], len(words))
+        return states, position.to(states.device)
 
-    def relations(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self.encode(X, lengths)
-        region = regions(lengths.to(X.device), X.shape[1])  # (B, L, L)
-        if self.training:
-            return self.relations_of_cells(h, region)
-        return self.relations_factored(h, region)
+    def relations(self, words: torch.Tensor, lengths: torch.Tensor, groups: Sequence[Sequence[int]]) -> Tuple[torch.Tensor, ...]:
+        states, position = self.encode(words, lengths)
+        logits = []
+        for group in groups:
+            group_lengths = lengths[list(group)].to(words.device)
+            L = int(group_lengths.max())
+            h = states[position[list(group), :L]]  # (B, L, hidden)
+            region = regions(group_lengths, L)  # (B, L, L)
+            logits.append(self.relations_of_cells(h, region) if self.training else self.relations_factored(h, region))
+        return tuple(logits)
 
     def relations_of_cells(self, h: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
         """The equations as written: every cell's [W_ij ; D_ij ; R_ij], then
