@@ -347,6 +347,28 @@ def test_the_speed_harness_reads_one_long_sentence_through_the_grid(trained, tmp
     assert reading["increase_mb"] == reading["peak_rss_mb"] - reading["rss_before_mb"]
 
 
+def test_assemble_with_the_senter_alone(trained, tmp_path):
+    """`assemble --sentences senter`: the syntax pipeline's senter (enabled)
+    and the grid, nothing else; the grid reads the senter's sentences, and on
+    one-sentence texts predicts what the trained pipeline does."""
+    from .conftest import SYNTAX_PIPELINE
+    from .test_cli import cli
+
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "grid")
+    cli("assemble", tmp_path / "grid", tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "senter", check=True)
+    lean = spacy.load(tmp_path / "lean")
+    assert lean.pipe_names == ["senter", "grid_ner"] and lean.disabled == []
+    for text in ("Cisplatin caused acute renal failure .", "Risk of breast and ovarian cancer rose ."):
+        assert spans_of(lean(text)) == spans_of(nlp(text))
+    doc = lean("Cisplatin caused acute renal failure. Risk of breast and ovarian cancer rose.")
+    assert [s.text for s in doc.sents] == ["Cisplatin caused acute renal failure.", "Risk of breast and ovarian cancer rose."]
+    segments, grids = lean.get_pipe("grid_ner").predict([lean.get_pipe("senter")(lean.make_doc(doc.text))])
+    assert segments == [(0, 0, 6), (0, 6, 14)] and [g.shape[0] for g in grids] == [6, 8]
+    result = cli("assemble", tmp_path / "grid", tmp_path / "other", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "tagger")
+    assert result.returncode == 1 and "--sentences must be one of parser, senter, not 'tagger'" in result.stderr
+
+
 def test_gold_entities_follow_the_predicted_tokens():
     nlp = spacy.blank("en")
     predicted = Doc(nlp.vocab, words=["IL-2", "gene", "and", "T", "cells"], spaces=[True, True, True, True, False])

@@ -88,3 +88,11 @@ def test_assemble_refuses_another_syntax_tok2vec(trained, tmp_path):
     assert result.returncode == 1
     assert "cfa_ner listen to 'tok2vec', but the syntax pipeline's 'tok2vec' has other weights" in result.stderr
     assert not (tmp_path / "full").exists()
+
+
+def test_assemble_with_the_senter_alone_refuses_a_component_that_reads_syntax(trained, tmp_path):
+    _, _, _, path = trained
+    result = cli("assemble", path, tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "senter")
+    assert result.returncode == 1
+    assert "--sentences senter leaves out the tagger and parser, which tok2vec (tok2vec), cfa_ner (cfa_ner) may read" in result.stderr
+    assert not (tmp_path / "lean").exists()
