@@ -226,7 +226,7 @@ def assemble(
     dataset: Optional[str] = typer.Option(None, help="Default dataset tag of a multi-task cfa_ner (a known dataset or 'all')"),
     tokenizer: str = typer.Option("syntax", help="'syntax' (the syntax pipeline's) or 'bio' (bioner.BioTokenizer.v1, for raw biomedical text)"),
     abbreviation_context: Optional[int] = typer.Option(None, help="End the pipeline with bioner_abbreviations, reading the definitions of each doc and of the N docs before it in a stream (0: each doc alone)"),
-    sentences: str = typer.Option("parser", help="'parser': every syntax component; 'senter': the syntax pipeline's sentence recogniser alone, for NER components that read no syntax (grid_ner): faster, no tags or parse"),
+    sentences: str = typer.Option("auto", help="'parser': every syntax component; 'senter': the syntax pipeline's sentence recogniser alone, for NER components that read no syntax (grid_ner): faster, no tags or parse; 'auto': senter where that is possible, else parser"),
 ):
     """The pipeline users load: the syntax components (frozen, copied from the
     syntax pipeline) followed by the trained NER components (and, with
@@ -237,7 +237,7 @@ def assemble(
         fail(str(err))
     trained_nlp = load_pipeline(trained)
     try:
-        keep_sentence_components(nlp, sentences, syntax_pipeline, trained_nlp)
+        sentences = keep_sentence_components(nlp, sentences, syntax_pipeline, trained_nlp)
         carry_vectors(trained_nlp, nlp)
         shared = [c for c in trained_nlp.pipe_names if c in nlp.pipe_names and shares_component(trained_nlp, nlp, c)]
     except ValueError as err:
@@ -276,31 +276,36 @@ def assemble(
     typer.echo(f"{output}: {nlp.pipe_names}")
 
 
-SENTENCE_SOURCES = ("parser", "senter")
+SENTENCE_SOURCES = ("auto", "parser", "senter")
 # trained components that read no tags or parse (sentence boundaries at most)
 READS_NO_SYNTAX = ("grid_ner", "bioner_abbreviations")
 
 
-def keep_sentence_components(nlp, sentences: str, syntax_pipeline: str, trained_nlp) -> None:
+def keep_sentence_components(nlp, sentences: str, syntax_pipeline: str, trained_nlp) -> str:
     """With ``sentences`` "senter", keep only the syntax pipeline's senter
     (spaCy's pipelines ship it disabled, as the fast replacement of the
-    parser's sentence boundaries); refused when a trained component reads
-    tags or a parse. "parser" keeps the syntax pipeline as it is."""
+    parser's sentence boundaries); refused when a trained component may read
+    tags or a parse, or the syntax pipeline has no senter. "parser" keeps the
+    syntax pipeline as it is; "auto" is "senter" where it is not refused,
+    else "parser". Returns the source used."""
     if sentences not in SENTENCE_SOURCES:
         raise ValueError(f"--sentences must be one of {', '.join(SENTENCE_SOURCES)}, not {sentences!r}")
     if sentences == "parser" or syntax_pipeline == NO_SYNTAX:
-        return
+        return "parser"
     readers = [f"{name} ({trained_nlp.get_pipe_meta(name).factory})" for name in trained_nlp.pipe_names
                if trained_nlp.get_pipe_meta(name).factory not in READS_NO_SYNTAX]
-    if readers:
-        raise ValueError(f"--sentences senter leaves out the tagger and parser, which {', '.join(readers)} may read: "
-                         f"assemble with --sentences parser")
-    if "senter" not in nlp.component_names:
+    if readers or "senter" not in nlp.component_names:
+        if sentences == "auto":
+            return "parser"
+        if readers:
+            raise ValueError(f"--sentences senter leaves out the tagger and parser, which {', '.join(readers)} may read: "
+                             f"assemble with --sentences parser")
         raise ValueError(f"the syntax pipeline {syntax_pipeline} has no senter component: assemble with --sentences parser")
     for name in list(nlp.component_names):
         if name != "senter":
             nlp.remove_pipe(name)
     nlp.enable_pipe("senter")
+    return "senter"
 
 
 def add_abbreviations(nlp, context: int, remove_undefined: bool) -> None:

@@ -348,8 +348,8 @@ def test_the_speed_harness_reads_one_long_sentence_through_the_grid(trained, tmp
 
 
 def test_assemble_with_the_senter_alone(trained, tmp_path):
-    """`assemble --sentences senter`: the syntax pipeline's senter (enabled)
-    and the grid, nothing else; the grid reads the senter's sentences, and on
+    """`assemble --sentences senter` (and the default, "auto", for a grid):
+    the syntax pipeline's senter (enabled) and the grid, nothing else; the grid reads the senter's sentences, and on
     one-sentence texts predicts what the trained pipeline does."""
     from .conftest import SYNTAX_PIPELINE
     from .test_cli import cli
@@ -365,8 +365,14 @@ def test_assemble_with_the_senter_alone(trained, tmp_path):
     assert [s.text for s in doc.sents] == ["Cisplatin caused acute renal failure.", "Risk of breast and ovarian cancer rose."]
     segments, grids = lean.get_pipe("grid_ner").predict([lean.get_pipe("senter")(lean.make_doc(doc.text))])
     assert segments == [(0, 0, 6), (0, 6, 14)] and [g.shape[0] for g in grids] == [6, 8]
+    # the default ("auto") takes the senter for a grid, and --sentences parser keeps the whole syntax pipeline
+    cli("assemble", tmp_path / "grid", tmp_path / "auto", "--syntax-pipeline", SYNTAX_PIPELINE, check=True)
+    assert spacy.load(tmp_path / "auto").pipe_names == ["senter", "grid_ner"]
+    cli("assemble", tmp_path / "grid", tmp_path / "full", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "parser", check=True)
+    full = spacy.load(tmp_path / "full")
+    assert full.pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "grid_ner"] and "senter" in full.disabled
     result = cli("assemble", tmp_path / "grid", tmp_path / "other", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "tagger")
-    assert result.returncode == 1 and "--sentences must be one of parser, senter, not 'tagger'" in result.stderr
+    assert result.returncode == 1 and "--sentences must be one of auto, parser, senter, not 'tagger'" in result.stderr
 
 
 def test_gold_entities_follow_the_predicted_tokens():

@@ -96,3 +96,4 @@ def test_assemble_with_the_senter_alone_refuses_a_component_that_reads_syntax(tr
     assert result.returncode == 1
     assert "--sentences senter leaves out the tagger and parser, which tok2vec (tok2vec), cfa_ner (cfa_ner) may read" in result.stderr
     assert not (tmp_path / "lean").exists()
+    # the default ("auto") keeps the whole syntax pipeline for it (test_assemble_keeps_one_tok2vec_...)

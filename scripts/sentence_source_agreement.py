@@ -1,0 +1,67 @@
+"""How much a pipeline's entities depend on where its sentences come from:
+the same texts through two assembled pipelines (e.g. one grid model with the
+syntax pipeline's parser and with its senter alone: `assemble --sentences`),
+their sentence starts and their entities compared. No gold is read.
+
+    python scripts/sentence_source_agreement.py benchmark/pipelines/grid-c32-seed0-parser \
+        benchmark/pipelines/grid-c32-seed0-senter ../shared/corpora/jnlpba-standoff/test --limit 400
+
+TEXTS: a folder of .txt files (brat's, one abstract each) or a .spacy file.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import spacy
+from spacy.tokens import DocBin
+
+
+def read_texts(path: Path, limit: int, vocab):
+    if path.is_dir():
+        texts = [p.read_text(encoding="utf8") for p in sorted(path.glob("*.txt"))]
+    else:
+        texts = [doc.text for doc in DocBin().from_disk(path).get_docs(vocab)]
+    return texts[:limit] if limit else texts
+
+
+def agreement(a_docs, b_docs) -> dict:
+    """Counts of sentence starts and of entities (start, end, label) in
+    both readings, and in each alone."""
+    counts = {"docs": 0, "docs_same_sentences": 0, "starts_both": 0, "starts_a_only": 0, "starts_b_only": 0,
+              "ents_both": 0, "ents_a_only": 0, "ents_b_only": 0, "docs_same_ents": 0}
+    for a, b in zip(a_docs, b_docs):
+        starts_a = {s.start for s in a.sents}
+        starts_b = {s.start for s in b.sents}
+        ents_a = {(e.start, e.end, e.label_) for e in a.ents}
+        ents_b = {(e.start, e.end, e.label_) for e in b.ents}
+        counts["docs"] += 1
+        counts["docs_same_sentences"] += starts_a == starts_b
+        counts["docs_same_ents"] += ents_a == ents_b
+        for name, x, y in (("starts", starts_a, starts_b), ("ents", ents_a, ents_b)):
+            counts[f"{name}_both"] += len(x & y)
+            counts[f"{name}_a_only"] += len(x - y)
+            counts[f"{name}_b_only"] += len(y - x)
+    return counts
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("a", help="pipeline A (path or package)")
+    parser.add_argument("b", help="pipeline B")
+    parser.add_argument("texts", type=Path, help="folder of .txt files, or a .spacy file")
+    parser.add_argument("--limit", type=int, default=0, help="first N texts (0: all)")
+    args = parser.parse_args(argv)
+    nlp_a, nlp_b = spacy.load(args.a), spacy.load(args.b)
+    if nlp_a.tokenizer.to_bytes() != nlp_b.tokenizer.to_bytes():
+        sys.exit("the two pipelines tokenise differently: their token offsets cannot be compared")
+    texts = read_texts(args.texts, args.limit, nlp_a.vocab)
+    counts = agreement(nlp_a.pipe(texts), nlp_b.pipe(texts))
+    print(f"{counts['docs']} texts of {args.texts}; A = {args.a}, B = {args.b}")
+    print(f"sentence starts: {counts['starts_both']} in both, {counts['starts_a_only']} in A only, "
+          f"{counts['starts_b_only']} in B only; texts with the same sentences: {counts['docs_same_sentences']}")
+    print(f"entities: {counts['ents_both']} in both, {counts['ents_a_only']} in A only, {counts['ents_b_only']} in B only; "
+          f"texts with the same entities: {counts['docs_same_ents']}")
+
+
+if __name__ == "__main__":
+    main()
