@@ -238,6 +238,8 @@ def assemble(
     trained_nlp = load_pipeline(trained)
     try:
         sentences = keep_sentence_components(nlp, sentences, syntax_pipeline, trained_nlp)
+        if sentences == "senter":
+            typer.echo("sentences from the syntax pipeline's senter alone (no tags or parse; --sentences parser keeps them)")
         carry_vectors(trained_nlp, nlp)
         shared = [c for c in trained_nlp.pipe_names if c in nlp.pipe_names and shares_component(trained_nlp, nlp, c)]
     except ValueError as err:
@@ -277,8 +279,29 @@ def assemble(
 
 
 SENTENCE_SOURCES = ("auto", "parser", "senter")
-# trained components that read no tags or parse (sentence boundaries at most)
+# trained components that read no tags or parse (sentence boundaries at most),
+# as long as their own features name no attribute the syntax pipeline sets
 READS_NO_SYNTAX = ("grid_ner", "bioner_abbreviations")
+SYNTAX_ATTRS = {"TAG", "POS", "DEP", "HEAD", "LEMMA", "MORPH"}
+
+
+def syntax_readers(trained_nlp) -> List[str]:
+    """The trained components that may read tags or a parse: any outside
+    READS_NO_SYNTAX, and any whose feature extractor reads a syntax
+    attribute (e.g. a grid whose tok2vec embeds TAG)."""
+    from spacy.attrs import IDS
+
+    names = {value: name for name, value in IDS.items()}
+    readers = []
+    for name in trained_nlp.pipe_names:
+        factory = trained_nlp.get_pipe_meta(name).factory
+        model = getattr(trained_nlp.get_pipe(name), "model", None)
+        columns = [column for node in (model.walk() if model is not None else []) if node.name == "extract_features"
+                   for column in node.attrs["columns"]]
+        read = sorted({names.get(c, c) if isinstance(c, int) else str(c).upper() for c in columns} & SYNTAX_ATTRS)
+        if factory not in READS_NO_SYNTAX or read:
+            readers.append(f"{name} ({factory}{': ' + ', '.join(read) if read else ''})")
+    return readers
 
 
 def keep_sentence_components(nlp, sentences: str, syntax_pipeline: str, trained_nlp) -> str:
@@ -290,10 +313,11 @@ def keep_sentence_components(nlp, sentences: str, syntax_pipeline: str, trained_
     else "parser". Returns the source used."""
     if sentences not in SENTENCE_SOURCES:
         raise ValueError(f"--sentences must be one of {', '.join(SENTENCE_SOURCES)}, not {sentences!r}")
+    if sentences == "senter" and syntax_pipeline == NO_SYNTAX:
+        raise ValueError(f"--sentences senter needs a syntax pipeline with a senter, not --syntax-pipeline {NO_SYNTAX}")
     if sentences == "parser" or syntax_pipeline == NO_SYNTAX:
         return "parser"
-    readers = [f"{name} ({trained_nlp.get_pipe_meta(name).factory})" for name in trained_nlp.pipe_names
-               if trained_nlp.get_pipe_meta(name).factory not in READS_NO_SYNTAX]
+    readers = syntax_readers(trained_nlp)
     if readers or "senter" not in nlp.component_names:
         if sentences == "auto":
             return "parser"
@@ -305,6 +329,8 @@ def keep_sentence_components(nlp, sentences: str, syntax_pipeline: str, trained_
         if name != "senter":
             nlp.remove_pipe(name)
     nlp.enable_pipe("senter")
+    # the syntax pipeline's scores (tags, parse, the parser's sentences) are not this pipeline's
+    nlp.meta.pop("performance", None)
     return "senter"
 
 

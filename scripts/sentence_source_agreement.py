@@ -1,7 +1,9 @@
 """How much a pipeline's entities depend on where its sentences come from:
 the same texts through two assembled pipelines (e.g. one grid model with the
 syntax pipeline's parser and with its senter alone: `assemble --sentences`),
-their sentence starts and their entities compared. No gold is read.
+their sentence starts, their flat entities (doc.ents) and, for a grid, every
+entity it decoded (doc.spans["bioner_grid"]: nested and discontinuous ones
+too, each as its fragments and label) compared. No gold is read.
 
     python scripts/sentence_source_agreement.py benchmark/pipelines/grid-c32-seed0-parser \
         benchmark/pipelines/grid-c32-seed0-senter ../shared/corpora/jnlpba-standoff/test --limit 400
@@ -24,20 +26,33 @@ def read_texts(path: Path, limit: int, vocab):
     return texts[:limit] if limit else texts
 
 
+def grid_entities(doc) -> set:
+    """Every entity of the doc's grid span group as (fragments, label); empty
+    for a doc without one."""
+    from bioner_spacy.extensions import GRID_SPANS_KEY, group_fragments
+
+    if GRID_SPANS_KEY not in doc.spans:
+        return set()
+    return {(tuple(map(tuple, ranges)), span.label_) for span, ranges in group_fragments(doc, GRID_SPANS_KEY)}
+
+
 def agreement(a_docs, b_docs) -> dict:
     """Counts of sentence starts and of entities (start, end, label) in
     both readings, and in each alone."""
-    counts = {"docs": 0, "docs_same_sentences": 0, "starts_both": 0, "starts_a_only": 0, "starts_b_only": 0,
-              "ents_both": 0, "ents_a_only": 0, "ents_b_only": 0, "docs_same_ents": 0}
+    counts = {"docs": 0, "docs_same_sentences": 0, "docs_same_ents": 0, "docs_same_grid": 0}
     for a, b in zip(a_docs, b_docs):
         starts_a = {s.start for s in a.sents}
         starts_b = {s.start for s in b.sents}
         ents_a = {(e.start, e.end, e.label_) for e in a.ents}
         ents_b = {(e.start, e.end, e.label_) for e in b.ents}
+        grid_a, grid_b = grid_entities(a), grid_entities(b)
         counts["docs"] += 1
         counts["docs_same_sentences"] += starts_a == starts_b
         counts["docs_same_ents"] += ents_a == ents_b
-        for name, x, y in (("starts", starts_a, starts_b), ("ents", ents_a, ents_b)):
+        counts["docs_same_grid"] += grid_a == grid_b
+        for name, x, y in (("starts", starts_a, starts_b), ("ents", ents_a, ents_b), ("grid", grid_a, grid_b)):
+            for key in ("both", "a_only", "b_only"):
+                counts.setdefault(f"{name}_{key}", 0)
             counts[f"{name}_both"] += len(x & y)
             counts[f"{name}_a_only"] += len(x - y)
             counts[f"{name}_b_only"] += len(y - x)
@@ -59,8 +74,10 @@ def main(argv=None) -> None:
     print(f"{counts['docs']} texts of {args.texts}; A = {args.a}, B = {args.b}")
     print(f"sentence starts: {counts['starts_both']} in both, {counts['starts_a_only']} in A only, "
           f"{counts['starts_b_only']} in B only; texts with the same sentences: {counts['docs_same_sentences']}")
-    print(f"entities: {counts['ents_both']} in both, {counts['ents_a_only']} in A only, {counts['ents_b_only']} in B only; "
+    print(f"entities (doc.ents): {counts['ents_both']} in both, {counts['ents_a_only']} in A only, {counts['ents_b_only']} in B only; "
           f"texts with the same entities: {counts['docs_same_ents']}")
+    print(f"grid entities (doc.spans, fragments and label): {counts['grid_both']} in both, {counts['grid_a_only']} in A only, "
+          f"{counts['grid_b_only']} in B only; texts with the same: {counts['docs_same_grid']}")
 
 
 if __name__ == "__main__":

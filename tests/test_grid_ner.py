@@ -7,7 +7,7 @@ import spacy
 import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from thinc.api import Config, set_dropout_rate
+from thinc.api import Config, Model, set_dropout_rate
 
 from bioner_spacy.corpus.brat import brat_to_docs
 from bioner_spacy.extensions import GRID_SPANS_KEY
@@ -197,6 +197,55 @@ def test_model_shapes_and_gradients():
     assert tok2vec_grads and any(numpy.abs(g).sum() > 0 for g in tok2vec_grads)
 
 
+def fixed_vectors(width: int) -> Model:
+    """A stand-in encoder: a fixed random vector per token (seeded by the doc's
+    text and the token's index), its gradient kept in attrs["dH"]."""
+
+    def forward(model, docs, is_train):
+        H = [numpy.random.default_rng([len(doc.text), i]).normal(size=(len(doc), width)).astype("float32")
+             for i, doc in enumerate(docs)]
+
+        def backprop(dH):
+            model.attrs["dH"] = dH
+            return []
+
+        return H, backprop
+
+    return Model("fixed_vectors", forward, dims={"nO": width})
+
+
+def test_each_sentence_gets_the_gradient_of_its_own_grid():
+    """The tagger concatenates the words of every sentence of a batch for the
+    grid network and splits the gradient back: each doc's gradient is the one
+    it gets alone (two-sentence docs, sentences batched across docs)."""
+    from bioner_spacy.ml.grid.grid_tagger import build_grid_tagger
+
+    nlp = spacy.blank("en")
+    words = ["A b c .", "D e f g h .", "I j ."]
+    docs = [Doc(nlp.vocab, words=w.split(), sent_starts=[True] + [False] * (len(w.split()) - 1)) for w in words]
+    two = Doc(nlp.vocab, words="K l m . N o p .".split(), sent_starts=[True, False, False, False, True, False, False, False])
+    docs.insert(1, two)
+    model = build_grid_tagger(fixed_vectors(4), hidden=4, channels=3, distance_width=2, region_width=2, dropout=0.0, nO=3)
+    model.initialize(X=docs)
+    def gradients(batch):
+        """The segments and dH of one update, each grid's gradient seeded by
+        its sentence's start and its doc's length."""
+        (segments, grids), backprop = model.begin_update(batch)
+        d_grids = [numpy.random.default_rng([s[1], len(batch[s[0]])]).normal(size=g.shape).astype("float32")
+                   for s, g in zip(segments, grids)]
+        backprop(d_grids)
+        return segments, model.get_ref("tok2vec").attrs["dH"]
+
+    segments, dH = gradients(docs)
+    assert segments == [(0, 0, 4), (1, 0, 4), (1, 4, 8), (2, 0, 6), (3, 0, 3)]
+    assert all(numpy.abs(d).sum() > 0 for d in dH)
+    for d, doc in enumerate(docs):
+        # alone, at the same index of a batch (so the same input vectors): pad the batch with empty docs
+        batch = [Doc(nlp.vocab, words=[]) for _ in range(d)] + [doc]
+        _, dH_alone = gradients(batch)
+        numpy.testing.assert_allclose(dH[d], dH_alone[d], rtol=1e-4, atol=1e-6)
+
+
 def concatenated(X: torch.Tensor, lengths) -> torch.Tensor:
     """The words of a padded batch (B, L, nI), concatenated: the network's input."""
     return torch.cat([X[b, :n] for b, n in enumerate(lengths)])
@@ -373,6 +422,27 @@ def test_assemble_with_the_senter_alone(trained, tmp_path):
     assert full.pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "grid_ner"] and "senter" in full.disabled
     result = cli("assemble", tmp_path / "grid", tmp_path / "other", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "tagger")
     assert result.returncode == 1 and "--sentences must be one of auto, parser, senter, not 'tagger'" in result.stderr
+    result = cli("assemble", tmp_path / "grid", tmp_path / "other", "--syntax-pipeline", "none", "--sentences", "senter")
+    assert result.returncode == 1 and "--sentences senter needs a syntax pipeline with a senter" in result.stderr
+
+
+def test_assemble_keeps_the_parser_for_a_grid_that_embeds_tags(tmp_path):
+    """A grid whose own tok2vec embeds TAG reads the tagger: the default keeps
+    the whole syntax pipeline, and --sentences senter is refused."""
+    from .conftest import SYNTAX_PIPELINE
+    from .test_cli import cli
+
+    nlp = spacy.blank("en")
+    config = grid_config()
+    config["model"]["tok2vec"]["embed"]["attrs"] = ["NORM", "TAG"]
+    config["model"]["tok2vec"]["embed"]["rows"] = [500, 50]
+    nlp.add_pipe("grid_ner", config=config)
+    nlp.initialize(lambda: examples_of(nlp, [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]))
+    nlp.to_disk(tmp_path / "grid")
+    cli("assemble", tmp_path / "grid", tmp_path / "auto", "--syntax-pipeline", SYNTAX_PIPELINE, check=True)
+    assert spacy.load(tmp_path / "auto").pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "grid_ner"]
+    result = cli("assemble", tmp_path / "grid", tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "senter")
+    assert result.returncode == 1 and "which grid_ner (grid_ner: TAG) may read" in result.stderr
 
 
 def test_gold_entities_follow_the_predicted_tokens():

@@ -78,7 +78,8 @@ def measure(args) -> dict:
     if args.one.startswith(SYNTAX_PREFIX):
         from bioner_spacy.syntax.pipeline import load_syntax_pipeline
 
-        # the syntax components exactly as `bioner-spacy assemble` keeps them
+        # the syntax components as `bioner-spacy assemble --sentences parser` keeps them (the reference
+        # every ratio divides by, also for a pipeline assembled with the senter alone)
         nlp = load_syntax_pipeline(args.one[len(SYNTAX_PREFIX):])
     else:
         nlp = spacy.load(args.one)

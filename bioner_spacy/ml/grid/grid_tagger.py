@@ -127,8 +127,8 @@ def convert_grid_inputs(model: Model, words_lengths_groups, is_train: bool):
 
 
 def convert_grid_outputs(model: Model, inputs_outputs, is_train: bool):
-    """Each group's logits as a float32 array (a bfloat16 prediction gives
-    bfloat16)."""
+    """Each group's logits as a float32 array (a bfloat16 prediction's logits
+    are cast to float32)."""
     _, Ys = inputs_outputs
 
     def backprop(dYs) -> ArgsKwargs:

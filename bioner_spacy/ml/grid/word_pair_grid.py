@@ -28,7 +28,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 N_DISTANCE_BUCKETS = 19  # 0, then 9 log2 buckets for each sign
 
@@ -145,27 +145,40 @@ class WordPairGrid(nn.Module):
         """h = BiLSTM(x) over each sentence's own words, all sentences in one
         packed call. Returns the states (N + 1, hidden) in the packed order,
         with a zero row last, and ``position`` (S, longest): the row of
-        sentence s's word t in the states, the zero row past its end."""
-        sizes = lengths.tolist()
-        packed = pack_sequence(list(words.split(sizes)), enforce_sorted=False)
+        sentence s's word t in the states, the zero row past its end.
+
+        The packed sequence is built from the words directly (no padded copy
+        of every sentence to the longest one's length, which is what
+        ``pack_sequence`` makes): packed row ``first_row[t] + rank[s]``
+        holds sentence s's word t, with sentences ranked longest first."""
+        n_words = len(words)
+        lengths_cpu = lengths.cpu()
+        sorted_indices = torch.argsort(lengths_cpu, descending=True, stable=True)
+        rank = torch.empty_like(sorted_indices)
+        rank[sorted_indices] = torch.arange(len(sorted_indices))
+        t = torch.arange(int(lengths_cpu.max()) if n_words else 0)
+        inside = t[None, :] < lengths_cpu[:, None]  # (S, longest)
+        steps = inside.sum(dim=0)  # the batch size of each step: sentences longer than t
+        first_row = torch.cumsum(steps, 0) - steps
+        position = torch.where(inside, first_row[None, :] + rank[:, None], n_words)
+        start = torch.cumsum(lengths_cpu, 0) - lengths_cpu
+        source = torch.empty(n_words, dtype=torch.long)  # the word each packed row reads
+        source[position[inside]] = (start[:, None] + t[None, :]).expand_as(inside)[inside]
+        device = words.device
+        packed = PackedSequence(words[source.to(device)], steps, sorted_indices.to(device), rank.to(device))
         states, _ = self.lstm(packed)
         states = states.data.to(self.reduce[1].weight.dtype)  # bfloat16 in a bfloat16 prediction
         states = torch.cat([states, states.new_zeros(1, states.shape[1])])
-        steps = packed.batch_sizes  # (longest,), on the CPU
-        first_row = torch.cumsum(steps, 0) - steps
-        rank = packed.unsorted_indices.cpu()
-        t = torch.arange(len(steps))
-        position = torch.where(t[None, :] < lengths.cpu()[:, None], first_row[None, :] + rank[:, None], len(words))
-        return states, position.to(states.device)
+        return states, position.to(device)
 
     def relations(self, words: torch.Tensor, lengths: torch.Tensor, groups: Sequence[Sequence[int]]) -> Tuple[torch.Tensor, ...]:
         states, position = self.encode(words, lengths)
+        sizes = lengths.tolist()
         logits = []
         for group in groups:
-            group_lengths = lengths[list(group)].to(words.device)
-            L = int(group_lengths.max())
+            L = max(sizes[k] for k in group)  # from the CPU copy: no device synchronisation
             h = states[position[list(group), :L]]  # (B, L, hidden)
-            region = regions(group_lengths, L)  # (B, L, L)
+            region = regions(lengths[list(group)].to(words.device), L)  # (B, L, L)
             logits.append(self.relations_of_cells(h, region) if self.training else self.relations_factored(h, region))
         return tuple(logits)
 
