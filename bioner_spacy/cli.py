@@ -289,16 +289,15 @@ def syntax_readers(trained_nlp) -> List[str]:
     """The trained components that may read tags or a parse: any outside
     READS_NO_SYNTAX, and any whose feature extractor reads a syntax
     attribute (e.g. a grid whose tok2vec embeds TAG)."""
-    from spacy.attrs import IDS
+    from spacy.attrs import NAMES  # attribute names by ID
 
-    names = {value: name for name, value in IDS.items()}
     readers = []
     for name in trained_nlp.pipe_names:
         factory = trained_nlp.get_pipe_meta(name).factory
         model = getattr(trained_nlp.get_pipe(name), "model", None)
         columns = [column for node in (model.walk() if model is not None else []) if node.name == "extract_features"
                    for column in node.attrs["columns"]]
-        read = sorted({names.get(c, c) if isinstance(c, int) else str(c).upper() for c in columns} & SYNTAX_ATTRS)
+        read = sorted({NAMES[c] if isinstance(c, int) else str(c).upper() for c in columns} & SYNTAX_ATTRS)
         if factory not in READS_NO_SYNTAX or read:
             readers.append(f"{name} ({factory}{': ' + ', '.join(read) if read else ''})")
     return readers

@@ -15,14 +15,17 @@ import sys
 from pathlib import Path
 
 import spacy
-from spacy.tokens import DocBin
 
 
-def read_texts(path: Path, limit: int, vocab):
-    if path.is_dir():
-        texts = [p.read_text(encoding="utf8") for p in sorted(path.glob("*.txt"))]
-    else:
-        texts = [doc.text for doc in DocBin().from_disk(path).get_docs(vocab)]
+def read_texts(path: Path, limit: int):
+    """The texts of a folder of .txt files (as `annotate` reads one) or of a
+    .spacy file (as the speed harness reads one), the first ``limit`` (0: all)."""
+    from bioner_spacy.annotate import read_inputs
+    from bioner_spacy.benchmark.speed import texts_of
+
+    if not path.is_dir():
+        return texts_of(str(path), limit)
+    texts = [record.text for record in read_inputs([path], on_error=sys.exit)]
     return texts[:limit] if limit else texts
 
 
@@ -40,6 +43,7 @@ def agreement(a_docs, b_docs) -> dict:
     """Counts of sentence starts and of entities (start, end, label) in
     both readings, and in each alone."""
     counts = {"docs": 0, "docs_same_sentences": 0, "docs_same_ents": 0, "docs_same_grid": 0}
+    counts.update({f"{name}_{key}": 0 for name in ("starts", "ents", "grid") for key in ("both", "a_only", "b_only")})
     for a, b in zip(a_docs, b_docs):
         starts_a = {s.start for s in a.sents}
         starts_b = {s.start for s in b.sents}
@@ -51,8 +55,6 @@ def agreement(a_docs, b_docs) -> dict:
         counts["docs_same_ents"] += ents_a == ents_b
         counts["docs_same_grid"] += grid_a == grid_b
         for name, x, y in (("starts", starts_a, starts_b), ("ents", ents_a, ents_b), ("grid", grid_a, grid_b)):
-            for key in ("both", "a_only", "b_only"):
-                counts.setdefault(f"{name}_{key}", 0)
             counts[f"{name}_both"] += len(x & y)
             counts[f"{name}_a_only"] += len(x - y)
             counts[f"{name}_b_only"] += len(y - x)
@@ -69,7 +71,7 @@ def main(argv=None) -> None:
     nlp_a, nlp_b = spacy.load(args.a), spacy.load(args.b)
     if nlp_a.tokenizer.to_bytes() != nlp_b.tokenizer.to_bytes():
         sys.exit("the two pipelines tokenise differently: their token offsets cannot be compared")
-    texts = read_texts(args.texts, args.limit, nlp_a.vocab)
+    texts = read_texts(args.texts, args.limit)
     counts = agreement(nlp_a.pipe(texts), nlp_b.pipe(texts))
     print(f"{counts['docs']} texts of {args.texts}; A = {args.a}, B = {args.b}")
     print(f"sentence starts: {counts['starts_both']} in both, {counts['starts_a_only']} in A only, "

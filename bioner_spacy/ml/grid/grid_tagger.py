@@ -6,7 +6,7 @@ Input: docs. Output: ``(segments, grids)``: ``segments[k]`` is
 ``(doc index, start, end)`` of one sentence (a token range of that doc) and
 ``grids[k]`` its (n, n, R) relation logits. Grids are built per sentence,
 never per document: a doc's sentences are ``doc.sents`` when it has sentence
-boundaries (the syntax pipeline's parser sets them), else the whole doc; a
+boundaries (the syntax pipeline's senter or parser sets them), else the whole doc; a
 sentence longer than ``max_length`` words is cut into consecutive pieces of
 at most ``max_length`` (an entity crossing a cut cannot be found). Sentences
 are padded and batched together up to ``max_cells`` grid cells per batch
@@ -193,31 +193,26 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     segments: List[Segment] = [
         (d, start, end) for d, doc in enumerate(docs) for start, end in sentence_segments(doc, model.attrs["max_length"])
     ]
+    if not segments:  # empty docs only
+        return ([], []), lambda d_grids: backprop_tok2vec([ops.alloc2f(*h.shape) for h in H])
     lengths = [end - start for _, start, end in segments]
     grids: List = [None] * len(segments)
-    width = model.get_dim("nI")
     groups = group_segments(lengths, model.attrs["run"].max_cells)
-    words = ops.xp.concatenate([H[d][start:end] for d, start, end in segments]) if segments else ops.alloc2f(0, width)
-    Ys, backprop_grid = grid((words, lengths, groups), is_train) if segments else ([], None)
+    Ys, backprop_grid = grid((ops.flatten([H[d][start:end] for d, start, end in segments]), lengths, groups), is_train)
     for group, Y in zip(groups, Ys):
         for row, k in enumerate(group):
             grids[k] = Y[row, : lengths[k], : lengths[k]]
 
     def backprop(d_grids: List) -> List[Doc]:
-        dH = [ops.alloc2f(*h.shape) for h in H]
-        if not segments:
-            return backprop_tok2vec(dH)
         dYs = []
         for group, Y in zip(groups, Ys):
             dY = ops.alloc4f(*Y.shape)
             for row, k in enumerate(group):
                 dY[row, : lengths[k], : lengths[k]] = d_grids[k]
             dYs.append(dY)
-        dwords = backprop_grid(dYs)
-        offset = 0
-        for d, start, end in segments:
-            dH[d][start:end] += dwords[offset : offset + end - start]
-            offset += end - start
+        dH = [ops.alloc2f(*h.shape) for h in H]
+        for (d, start, end), dwords in zip(segments, ops.unflatten(backprop_grid(dYs), lengths)):
+            dH[d][start:end] += dwords
         return backprop_tok2vec(dH)
 
     return (segments, grids), backprop

@@ -175,10 +175,10 @@ class WordPairGrid(nn.Module):
         states, position = self.encode(words, lengths)
         sizes = lengths.tolist()
         logits = []
-        for group in groups:
+        for group in map(list, groups):
             L = max(sizes[k] for k in group)  # from the CPU copy: no device synchronisation
-            h = states[position[list(group), :L]]  # (B, L, hidden)
-            region = regions(lengths[list(group)].to(words.device), L)  # (B, L, L)
+            h = states[position[group, :L]]  # (B, L, hidden)
+            region = regions(lengths[group].to(words.device), L)  # (B, L, L)
             logits.append(self.relations_of_cells(h, region) if self.training else self.relations_factored(h, region))
         return tuple(logits)
 
