@@ -5,7 +5,7 @@ import numpy
 import pytest
 import spacy
 from spacy.util import load_model_from_config
-from thinc.api import Config
+from thinc.api import Config, fix_random_seed
 
 from bioner_spacy.ml.encoders.char_cnn import CharCNN, HashCharEmbed, WordCharEmbed
 
@@ -46,6 +46,11 @@ def test_a_token_is_read_from_its_own_characters_only():
 
 
 def test_gradient_matches_finite_differences():
+    # The max over character windows has kinks: a step that moves a window's
+    # score past the winner's changes which window the difference reads. A
+    # fixed seed and a small step keep every step clear of one (at 1e-2, 6 of
+    # 200 seeds crossed a kink; at 1e-3, none).
+    fix_random_seed(0)
     model, nlp = char_cnn(filters=3, char_width=4, rows=40)
     docs = [nlp("ab cde"), nlp("f")]
     weights = numpy.random.default_rng(0).normal(size=(3, 3)).astype("float32")
@@ -58,7 +63,7 @@ def test_gradient_matches_finite_differences():
     Y, backprop = model.begin_update(docs)
     backprop(type(Y)(weights.copy(), Y.lengths))
     grad = linear.get_grad("W").copy()
-    eps = 1e-2
+    eps = 1e-3
     for index in [(0, 0), (1, 5), (2, 11)]:
         W[index] += eps
         up = loss()

@@ -4,6 +4,7 @@ differences; and the transitions seen in training as decoding constraints."""
 import numpy
 import pytest
 import spacy
+from thinc.api import fix_random_seed
 from spacy.tokens import Doc
 from spacy.vectors import Vectors
 from spacy.training import Example
@@ -40,6 +41,9 @@ def test_filters_at_every_position_by_hand():
 
 
 def test_positions_backward_matches_finite_differences():
+    # ReLU has a kink at 0: with unseeded weights, 8 of 300 draws put a
+    # pre-activation within the step of it, so the weights are seeded.
+    fix_random_seed(0)
     layer = filters_at(2, 3, 4)
     rng = numpy.random.default_rng(1)
     X = rng.normal(size=(3, 5 * 2)).astype("float32")
