@@ -280,8 +280,10 @@ def assemble(
 
 SENTENCE_SOURCES = ("auto", "parser", "senter")
 # trained components that read no tags or parse (sentence boundaries at most),
-# as long as their own features name no attribute the syntax pipeline sets
-READS_NO_SYNTAX = ("grid_ner", "bioner_abbreviations")
+# as long as their own features name no attribute the syntax pipeline sets; an
+# encoder component (tok2vec, transformer) reads the text, and each component
+# listening to it is judged on its own
+READS_NO_SYNTAX = ("grid_ner", "bioner_abbreviations", "tok2vec", "transformer")
 SYNTAX_ATTRS = {"TAG", "POS", "DEP", "HEAD", "LEMMA", "MORPH"}
 
 

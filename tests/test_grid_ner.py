@@ -445,6 +445,39 @@ def test_assemble_keeps_the_parser_for_a_grid_that_embeds_tags(tmp_path):
     assert result.returncode == 1 and "which grid_ner (grid_ner: TAG) may read" in result.stderr
 
 
+@pytest.mark.parametrize("attrs", [["NORM"], ["NORM", "TAG"]])
+def test_assemble_judges_a_listened_encoder_by_its_features(tmp_path, attrs):
+    """A grid listening to an encoder component (as grid_trf.cfg's
+    transformer): the encoder reads only the text unless its features name a
+    syntax attribute, so the default takes the senter for it, and keeps the
+    whole syntax pipeline for one that embeds TAG."""
+    from .conftest import SYNTAX_PIPELINE
+    from .test_cli import cli
+
+    nlp = spacy.blank("en")
+    tok2vec = grid_config()["model"]["tok2vec"]
+    tok2vec["embed"]["attrs"] = attrs
+    tok2vec["embed"]["rows"] = [500, 50][:len(attrs)]
+    nlp.add_pipe("tok2vec", name="encoder", config={"model": tok2vec})
+    config = grid_config()
+    config["model"]["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": tok2vec["encode"]["width"],
+                                  "upstream": "encoder"}
+    nlp.add_pipe("grid_ner", config=config)
+    nlp.initialize(lambda: examples_of(nlp, [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]))
+    nlp.to_disk(tmp_path / "grid")
+    cli("assemble", tmp_path / "grid", tmp_path / "auto", "--syntax-pipeline", SYNTAX_PIPELINE, check=True)
+    assembled = spacy.load(tmp_path / "auto")
+    if attrs == ["NORM"]:
+        assert assembled.pipe_names == ["senter", "encoder", "grid_ner"]
+        text = "Cisplatin caused acute renal failure ."
+        assert spans_of(assembled(text)) == spans_of(nlp(text))
+    else:
+        assert assembled.pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "encoder", "grid_ner"]
+        result = cli("assemble", tmp_path / "grid", tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE,
+                     "--sentences", "senter")
+        assert result.returncode == 1 and "which encoder (tok2vec: TAG) may read" in result.stderr
+
+
 def test_gold_entities_follow_the_predicted_tokens():
     nlp = spacy.blank("en")
     predicted = Doc(nlp.vocab, words=["IL-2", "gene", "and", "T", "cells"], spaces=[True, True, True, True, False])

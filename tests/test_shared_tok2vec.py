@@ -94,6 +94,6 @@ def test_assemble_with_the_senter_alone_refuses_a_component_that_reads_syntax(tr
     _, _, _, path = trained
     result = cli("assemble", path, tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE, "--sentences", "senter")
     assert result.returncode == 1
-    assert "--sentences senter leaves out the tagger and parser, which tok2vec (tok2vec), cfa_ner (cfa_ner) may read" in result.stderr
+    assert "--sentences senter leaves out the tagger and parser, which cfa_ner (cfa_ner) may read" in result.stderr
     assert not (tmp_path / "lean").exists()
     # the default ("auto") keeps the whole syntax pipeline for it (test_assemble_keeps_one_tok2vec_...)
