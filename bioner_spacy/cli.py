@@ -290,16 +290,23 @@ SYNTAX_ATTRS = {"TAG", "POS", "DEP", "HEAD", "LEMMA", "MORPH"}
 def syntax_readers(trained_nlp) -> List[str]:
     """The trained components that may read tags or a parse: any outside
     READS_NO_SYNTAX, and any whose feature extractor reads a syntax
-    attribute (e.g. a grid whose tok2vec embeds TAG)."""
-    from spacy.attrs import NAMES  # attribute names by ID
+    attribute (e.g. a grid whose tok2vec embeds TAG) or whose static vectors
+    are keyed by one."""
+    from spacy.attrs import IDS, ORTH
+
+    # by ID (spacy.attrs.NAMES is a list that does not line up with the IDs past SUFFIX)
+    names = {value: key for key, value in IDS.items()}
 
     readers = []
+    # static vectors are looked up by the table's key attribute, not through a feature extractor
+    vectors_key = names[getattr(trained_nlp.vocab.vectors, "attr", ORTH)]
     for name in trained_nlp.pipe_names:
         factory = trained_nlp.get_pipe_meta(name).factory
         model = getattr(trained_nlp.get_pipe(name), "model", None)
-        columns = [column for node in (model.walk() if model is not None else []) if node.name == "extract_features"
-                   for column in node.attrs["columns"]]
-        read = sorted({NAMES[c] if isinstance(c, int) else str(c).upper() for c in columns} & SYNTAX_ATTRS)
+        nodes = list(model.walk()) if model is not None else []
+        columns = [column for node in nodes if node.name == "extract_features" for column in node.attrs["columns"]]
+        columns += [vectors_key for node in nodes if node.name == "static_vectors"]
+        read = sorted({names.get(c, str(c)) if isinstance(c, int) else str(c).upper() for c in columns} & SYNTAX_ATTRS)
         if factory not in READS_NO_SYNTAX or read:
             readers.append(f"{name} ({factory}{': ' + ', '.join(read) if read else ''})")
     return readers

@@ -1,6 +1,7 @@
 """The grid_ner component and the bioner.GridTagger.v1 architecture."""
 import numpy
 import pytest
+from spacy.attrs import IDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import spacy
@@ -463,19 +464,47 @@ def test_assemble_judges_a_listened_encoder_by_its_features(tmp_path, attrs):
     config["model"]["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": tok2vec["encode"]["width"],
                                   "upstream": "encoder"}
     nlp.add_pipe("grid_ner", config=config)
-    nlp.initialize(lambda: examples_of(nlp, [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]))
+    examples = examples_of(nlp, [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS])
+    train(nlp, examples, steps=200 if attrs == ["NORM"] else 0)  # trained where its predictions are compared
     nlp.to_disk(tmp_path / "grid")
     cli("assemble", tmp_path / "grid", tmp_path / "auto", "--syntax-pipeline", SYNTAX_PIPELINE, check=True)
     assembled = spacy.load(tmp_path / "auto")
     if attrs == ["NORM"]:
         assert assembled.pipe_names == ["senter", "encoder", "grid_ner"]
-        text = "Cisplatin caused acute renal failure ."
-        assert spans_of(assembled(text)) == spans_of(nlp(text))
+        assert assembled.get_pipe("encoder").listening_components == ["grid_ner"]
+        words, _ = NESTED_DISCONTINUOUS[0]
+        found = spans_of(nlp(" ".join(words)))
+        assert found and spans_of(assembled(" ".join(words))) == found
     else:
         assert assembled.pipe_names == ["tok2vec", "tagger", "parser", "attribute_ruler", "encoder", "grid_ner"]
         result = cli("assemble", tmp_path / "grid", tmp_path / "lean", "--syntax-pipeline", SYNTAX_PIPELINE,
                      "--sentences", "senter")
         assert result.returncode == 1 and "which encoder (tok2vec: TAG) may read" in result.stderr
+
+
+@pytest.mark.parametrize("key, attrs, readers", [
+    ("ORTH", ["NORM"], []),
+    ("LEMMA", ["NORM"], ["encoder (tok2vec: LEMMA)"]),
+    ("ORTH", [IDS["NORM"], IDS["DEP"]], ["encoder (tok2vec: DEP)"]),
+    ("HEAD", [IDS["MORPH"]], ["encoder (tok2vec: HEAD, MORPH)"]),
+])
+def test_syntax_read_by_features_or_static_vectors(key, attrs, readers):
+    """Hashed features name their attributes (as names or IDs); static
+    vectors are looked up by their table's key attribute, outside any feature
+    extractor: a table keyed by LEMMA needs the lemmatiser."""
+    from spacy.vectors import Vectors
+
+    from bioner_spacy.cli import syntax_readers
+
+    nlp = spacy.blank("en")
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, shape=(2, 4), attr=key)
+    for row, word in enumerate(["cancer", "rose"]):
+        nlp.vocab.vectors.add(word, row=row)
+    tok2vec = grid_config()["model"]["tok2vec"]
+    tok2vec["embed"].update(include_static_vectors=True, attrs=attrs, rows=[50] * len(attrs))
+    nlp.add_pipe("tok2vec", name="encoder", config={"model": tok2vec})
+    nlp.initialize()
+    assert syntax_readers(nlp) == readers
 
 
 def test_gold_entities_follow_the_predicted_tokens():
