@@ -19,7 +19,7 @@ PREFIX, SUFFIX and SHAPE tables, and the static vectors where included)
 concatenated with ``v``: the character CNN beside the affix features rather
 than in their place (spaCy's ``CharacterEmbed`` replaces them).
 """
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy
 from spacy.ml.models.tok2vec import MultiHashEmbed
@@ -33,17 +33,21 @@ from thinc.types import Floats2d, Ragged
 
 @registry.architectures("bioner.CharCNN.v1")
 def CharCNN(
-    filters: int = 30, char_width: int = 30, window: int = 1, rows: int = 2000, max_chars: int = 30
+    filters: int = 30, char_width: int = 30, window: int = 1, rows: int = 2000, max_chars: int = 30,
+    seed: Optional[int] = None,
 ) -> Model[List[Doc], Ragged]:
     """filters: the token vector's width (number of convolution filters).
     char_width: the character embedding's width.
     window: characters on each side a filter reads (1: width-3 filters).
     rows: rows of the hashed character table.
     max_chars: a longer token is read by its first max_chars characters.
+    seed: the character hashing's seed (None: Thinc's default, the layer's
+        id, which depends on how many layers the process made before it;
+        saved with the model either way).
     Returns one row per token of the batch (lengths: tokens per doc)."""
     convolution = chain(
         token_characters(max_chars),
-        with_array(HashEmbed(char_width, rows, column=0)),
+        with_array(HashEmbed(char_width, rows, column=0, seed=seed)),
         expand_window(window),
         with_array(Linear(filters, char_width * (2 * window + 1))),
         reduce_max(),
