@@ -1058,3 +1058,23 @@ def test_the_speed_command_writes_its_json_and_table_whole_with_its_own_argument
     assert "python -m bioner_spacy.benchmark.speed --data d.spacy --pipeline 'A=my pipeline' --output" in table
     assert "| A | tok2vec, cfa_ner | 900 | 0.90 | 600 | 1.20 | – | – |" in table
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.md"]  # no temporary left beside them
+
+
+def test_every_recorded_cell_of_the_main_matrix_is_current():
+    """docs/results.md reports only the cells made with today's config files
+    (their bytes' sha256): an edit to a config, a comment included, silently
+    drops every cell made with it from the doc. A changed config needs its
+    cells run again, or the edit undone."""
+    from bioner_spacy.benchmark.runner import Bench
+
+    from bioner_spacy.benchmark.cli import paths_for
+
+    matrix = load_matrix(REPO / "configs" / "benchmark.yml", "main")
+    work, _, _, corpus_dir = paths_for(matrix, None, None, None, None)  # the cells record these relative paths
+    bench = Bench(matrix, corpus_dir, work, REPO / "docs" / "benchmark", REPO / "configs")
+    runs = matrix.runs(gpu=True)
+    recorded = [run for run in runs if bench.cell_path(run).exists()]
+    current = bench.current_cells(runs, check_vectors=False)
+    assert len(recorded) > 500
+    stale = sorted({f"{run.system} ({matrix.systems[run.system].config}.cfg)" for run in recorded if run.key not in current})
+    assert not stale, f"cells no longer reported, their config or settings changed: {', '.join(stale)}"

@@ -93,8 +93,16 @@ NESTED_DISCONTINUOUS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """The grid's torch layers draw their weights when the model is built,
+    before `train` seeds: seed first, so no test depends on what ran before."""
+    spacy.util.fix_random_seed(0)
+
+
 @pytest.fixture(scope="module")
 def trained():
+    spacy.util.fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("grid_ner", config=grid_config())
     docs = [gold_doc(nlp, words, ents) for words, ents in NESTED_DISCONTINUOUS]
@@ -531,6 +539,7 @@ def test_brat_discontinuous_entity_trains_as_fragments(tmp_path):
 def two_datasets():
     """One sentence, two corpora of the same type: "whole" annotates the full
     mention, "head" only its head word."""
+    spacy.util.fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("grid_ner", config=grid_config(tags="DN"))
     words = "Patients with acute renal failure improved .".split()
