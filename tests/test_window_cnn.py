@@ -41,8 +41,8 @@ def test_filters_at_every_position_by_hand():
 
 
 def test_positions_backward_matches_finite_differences():
-    # ReLU has a kink at 0: with unseeded weights, 8 of 300 draws put a
-    # pre-activation within the step of it, so the weights are seeded.
+    # ReLU has a kink at 0: unseeded weights can put a pre-activation within
+    # the step of it, so the weights are seeded.
     fix_random_seed(0)
     layer = filters_at(2, 3, 4)
     rng = numpy.random.default_rng(1)
